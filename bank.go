@@ -1,0 +1,344 @@
+package coffer
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"sync"
+	"time"
+)
+
+// PasswordHasher hashes login passwords slowly (argon2id).
+type PasswordHasher interface {
+	Hash(ctx context.Context, pw string) (string, error)
+	// Verify reports whether pw matches encoded; an empty encoded takes
+	// the same time and reports false.
+	Verify(ctx context.Context, encoded, pw string) (bool, error)
+}
+
+// PayKeyer keys payment passwords under a server secret.
+type PayKeyer interface {
+	Key(pin string) []byte
+	Match(stored []byte, pin string) bool
+}
+
+// Config holds the bank's rules that operators may change.
+type Config struct {
+	SessionIdle       time.Duration
+	SessionAbsolute   time.Duration
+	Zone              *time.Location
+	LimitTransfer     Amount // per transfer
+	LimitDaily        Amount // transfers and top-ups of one calendar day
+	MobilePayMin      Amount
+	MobilePayMax      Amount
+	PayFailuresToLock int
+	PayLockFor        time.Duration
+	LoginUserFailures int // failures per username within LoginWindow before 429
+	LoginAddrFailures int // failures per client address within LoginWindow before 429
+	LoginWindow       time.Duration
+	LoginLockFor      time.Duration
+	LookupsPerMinute  int // POST /api/mobile per session
+}
+
+// DefaultConfig is the contract's defaults.
+func DefaultConfig() Config {
+	zone, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		zone = time.FixedZone("CST", 8*3600)
+	}
+	return Config{
+		SessionIdle:       30 * time.Minute,
+		SessionAbsolute:   12 * time.Hour,
+		Zone:              zone,
+		LimitTransfer:     50_000_00,
+		LimitDaily:        200_000_00,
+		MobilePayMin:      1_00,
+		MobilePayMax:      500_00,
+		PayFailuresToLock: 5,
+		PayLockFor:        15 * time.Minute,
+		LoginUserFailures: 5,
+		LoginAddrFailures: 50,
+		LoginWindow:       15 * time.Minute,
+		LoginLockFor:      15 * time.Minute,
+		LookupsPerMinute:  30,
+	}
+}
+
+// sessionTouchEvery is how stale LastSeenAt may get before a request
+// refreshes it: a session lookup costs a write at most once a minute.
+const sessionTouchEvery = time.Minute
+
+// Bank is the service: every operation of the API and the operator
+// commands, on top of a Store.
+type Bank struct {
+	store  Store
+	hasher PasswordHasher
+	keyer  PayKeyer
+	cfg    Config
+	now    func() time.Time
+
+	inflightMu sync.Mutex
+	inflight   map[inflightKey]struct{}
+}
+
+type inflightKey struct {
+	user UserID
+	key  string
+}
+
+// NewBank returns a Bank. now is the clock (time.Now in production).
+func NewBank(store Store, hasher PasswordHasher, keyer PayKeyer, cfg Config, now func() time.Time) *Bank {
+	if now == nil {
+		now = time.Now
+	}
+	return &Bank{store: store, hasher: hasher, keyer: keyer, cfg: cfg, now: now, inflight: map[inflightKey]struct{}{}}
+}
+
+// Config returns the bank's rules.
+func (b *Bank) Config() Config { return b.cfg }
+
+// Store returns the bank's store.
+func (b *Bank) Store() Store { return b.store }
+
+// Day returns the calendar day of t in the configured zone.
+func (b *Bank) Day(t time.Time) string { return t.In(b.cfg.Zone).Format(time.DateOnly) }
+
+// Register opens an account: the user and a card at 0.00.
+func (b *Bank) Register(ctx context.Context, r Registration) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	hash, err := b.hasher.Hash(ctx, r.Password)
+	if err != nil {
+		return err
+	}
+	u := &User{Username: r.Username, Email: r.Email, Mobile: r.Mobile, CardNum: r.CardNum, PasswordHash: hash, CreatedAt: b.now()}
+	if r.PayPassword != "" {
+		u.PayPasswordMAC = b.keyer.Key(r.PayPassword)
+	}
+	return b.store.Update(ctx, func(tx Tx) error { return tx.CreateUser(ctx, u) })
+}
+
+// Login checks the credentials and opens a session. It returns the session
+// token and the user's mobile.
+func (b *Bank) Login(ctx context.Context, username, pw, addr string) (token string, user User, err error) {
+	now := b.now()
+	userKey, addrKey := "login:user:"+FoldKey(username), "login:addr:"+addr
+	if err := b.checkThrottle(ctx, now, userKey, addrKey); err != nil {
+		return "", User{}, err
+	}
+	var found bool
+	err = b.store.View(ctx, func(tx ReadTx) error {
+		u, err := tx.UserByUsername(ctx, username)
+		if IsCode(err, ErrUserNotFound) {
+			return nil
+		}
+		user, found = u, err == nil
+		return err
+	})
+	if err != nil {
+		return "", User{}, err
+	}
+	ok, err := b.hasher.Verify(ctx, user.PasswordHash, pw) // "" for unknown users: same time
+	if err != nil {
+		return "", User{}, err
+	}
+	if !ok || !found {
+		if err := b.recordLoginFailure(ctx, now, userKey, b.cfg.LoginUserFailures, addrKey, b.cfg.LoginAddrFailures); err != nil {
+			return "", User{}, err
+		}
+		return "", User{}, &Error{Code: ErrBadCredentials}
+	}
+	token, hash := newToken()
+	err = b.store.Update(ctx, func(tx Tx) error {
+		if err := tx.DeleteAttempt(ctx, userKey); err != nil {
+			return err
+		}
+		return tx.CreateSession(ctx, Session{TokenHash: hash, User: user.ID, CreatedAt: now, LastSeenAt: now})
+	})
+	if err != nil {
+		return "", User{}, err
+	}
+	return token, user, nil
+}
+
+func (b *Bank) checkThrottle(ctx context.Context, now time.Time, keys ...string) error {
+	return b.store.View(ctx, func(tx ReadTx) error {
+		for _, k := range keys {
+			a, err := tx.Attempt(ctx, k)
+			if err != nil {
+				return err
+			}
+			if now.Before(a.LockedUntil) {
+				return &Error{Code: ErrTooManyAttempts}
+			}
+		}
+		return nil
+	})
+}
+
+// recordLoginFailure counts a failure against pairs of (key, threshold).
+func (b *Bank) recordLoginFailure(ctx context.Context, now time.Time, userKey string, userMax int, addrKey string, addrMax int) error {
+	return b.store.Update(ctx, func(tx Tx) error {
+		if err := b.countAttempt(ctx, tx, now, userKey, userMax, b.cfg.LoginWindow, b.cfg.LoginLockFor); err != nil {
+			return err
+		}
+		return b.countAttempt(ctx, tx, now, addrKey, addrMax, b.cfg.LoginWindow, b.cfg.LoginLockFor)
+	})
+}
+
+// countAttempt adds one to key's counter within window and locks the key
+// for lockFor once it reaches max. It reports nothing about the lock: the
+// next checkThrottle does.
+func (b *Bank) countAttempt(ctx context.Context, tx Tx, now time.Time, key string, max int, window, lockFor time.Duration) error {
+	a, err := tx.Attempt(ctx, key)
+	if err != nil {
+		return err
+	}
+	if a.Key == "" || now.Sub(a.WindowStart) >= window {
+		a = Attempt{Key: key, WindowStart: now}
+	}
+	a.Failures++
+	if a.Failures >= max {
+		a.LockedUntil = now.Add(lockFor)
+		a.Failures = 0
+		a.WindowStart = now
+	}
+	return tx.PutAttempt(ctx, a)
+}
+
+func newToken() (token string, hash []byte) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		panic(err)
+	}
+	token = base64.RawURLEncoding.EncodeToString(raw)
+	return token, HashToken(token)
+}
+
+// HashToken is the form in which a session token is stored.
+func HashToken(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+// Authenticate returns the user of a live session, refreshing its idle
+// clock at most once a minute. Missing, unknown, expired and logged-out
+// tokens all fail with ErrUnauthorized.
+func (b *Bank) Authenticate(ctx context.Context, token string) (UserID, error) {
+	if token == "" || len(token) > 128 {
+		return 0, &Error{Code: ErrUnauthorized}
+	}
+	hash := HashToken(token)
+	now := b.now()
+	var s Session
+	err := b.store.View(ctx, func(tx ReadTx) error {
+		var err error
+		s, err = tx.Session(ctx, hash)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	if now.Sub(s.LastSeenAt) >= b.cfg.SessionIdle || now.Sub(s.CreatedAt) >= b.cfg.SessionAbsolute {
+		return 0, &Error{Code: ErrUnauthorized, Detail: "session expired"}
+	}
+	if now.Sub(s.LastSeenAt) >= sessionTouchEvery {
+		if err := b.store.Update(ctx, func(tx Tx) error { return tx.TouchSession(ctx, hash, now) }); err != nil {
+			return 0, err
+		}
+	}
+	return s.User, nil
+}
+
+// Logout ends the session of token.
+func (b *Bank) Logout(ctx context.Context, token string) error {
+	hash := HashToken(token)
+	return b.store.Update(ctx, func(tx Tx) error { return tx.DeleteSession(ctx, hash) })
+}
+
+// User returns a user by id.
+func (b *Bank) User(ctx context.Context, id UserID) (User, error) {
+	var u User
+	err := b.store.View(ctx, func(tx ReadTx) error {
+		var err error
+		u, err = tx.UserByID(ctx, id)
+		return err
+	})
+	return u, err
+}
+
+// SetPayPassword sets or changes the user's 6-digit payment password after
+// checking the login password.
+func (b *Bank) SetPayPassword(ctx context.Context, id UserID, loginPassword, pin string) error {
+	if !ValidPayPassword(pin) {
+		return FieldError(ErrInvalidField, "pay_password")
+	}
+	u, err := b.User(ctx, id)
+	if err != nil {
+		return err
+	}
+	ok, err := b.hasher.Verify(ctx, u.PasswordHash, loginPassword)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &Error{Code: ErrBadPassword}
+	}
+	mac := b.keyer.Key(pin)
+	return b.store.Update(ctx, func(tx Tx) error {
+		if err := tx.SetPayPassword(ctx, id, mac); err != nil {
+			return err
+		}
+		return tx.SetPayFailures(ctx, id, 0, time.Time{})
+	})
+}
+
+// Payee is what POST /api/mobile shows of a user.
+type Payee struct {
+	Username string
+	CardNum  string // masked unless it is the caller's own
+}
+
+// LookupMobile shows the payee with mobile to caller, rate-limited per
+// session (sessionKey) so that it cannot enumerate users.
+func (b *Bank) LookupMobile(ctx context.Context, caller UserID, sessionKey, mobile string) (Payee, error) {
+	m, ok := NormalizeMobile(mobile)
+	if !ok {
+		return Payee{}, FieldError(ErrInvalidField, "mobile")
+	}
+	now := b.now()
+	key := "lookup:" + sessionKey
+	err := b.store.Update(ctx, func(tx Tx) error {
+		a, err := tx.Attempt(ctx, key)
+		if err != nil {
+			return err
+		}
+		if a.Key == "" || now.Sub(a.WindowStart) >= time.Minute {
+			a = Attempt{Key: key, WindowStart: now}
+		}
+		if a.Failures >= b.cfg.LookupsPerMinute {
+			return &Error{Code: ErrRateLimited}
+		}
+		a.Failures++
+		return tx.PutAttempt(ctx, a)
+	})
+	if err != nil {
+		return Payee{}, err
+	}
+	var u User
+	err = b.store.View(ctx, func(tx ReadTx) error {
+		var err error
+		u, err = tx.UserByMobile(ctx, m)
+		return err
+	})
+	if err != nil {
+		return Payee{}, err
+	}
+	p := Payee{Username: u.Username, CardNum: u.CardNum}
+	if u.ID != caller {
+		p.CardNum = MaskCardNum(u.CardNum)
+	}
+	return p, nil
+}

@@ -1,0 +1,303 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"coffer"
+	"coffer/httpapi"
+	"coffer/password"
+)
+
+const usage = `usage: coffer <command> [flags]
+
+commands:
+  serve       run the server (--addr, --db)
+  deposit     credit a card with cash: --mobile M --amount A
+  gold-price  set the gold quote in yuan per gram: --price P
+  check       verify the ledger's invariants
+run "coffer <command> -h" for a command's flags.
+Environment: COFFER_ADDR, COFFER_DB, COFFER_SECRET, COFFER_SECRET_FILE.
+`
+
+// usageError is bad input on the command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func exitCode(err error) int {
+	var u usageError
+	if errors.As(err, &u) || errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	return 1
+}
+
+// run is the whole program; main only wires the process to it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError{"no command"}
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return cmdServe(ctx, rest, getenv, stdout, stderr)
+	case "deposit":
+		return cmdDeposit(ctx, rest, getenv, stdout, stderr)
+	case "gold-price":
+		return cmdGoldPrice(ctx, rest, getenv, stdout, stderr)
+	case "check":
+		return cmdCheck(ctx, rest, getenv, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return usageError{fmt.Sprintf("unknown command %q", cmd)}
+}
+
+// common holds the flags every command shares.
+type common struct {
+	db   string
+	zone string
+}
+
+func newFlags(name string, getenv func(string) string, stderr io.Writer, c *common) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.db, "db", envOr(getenv, "COFFER_DB", "coffer.db"), "database: an SQLite file path or a postgres:// URL")
+	fs.StringVar(&c.zone, "zone", envOr(getenv, "COFFER_ZONE", "Asia/Shanghai"), "time zone of calendar days (daily limits, interest)")
+	return fs
+}
+
+func envOr(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}
+
+func (c common) config() (coffer.Config, error) {
+	cfg := coffer.DefaultConfig()
+	zone, err := time.LoadLocation(c.zone)
+	if err != nil {
+		return cfg, usageError{fmt.Sprintf("unknown time zone %q", c.zone)}
+	}
+	cfg.Zone = zone
+	return cfg, nil
+}
+
+func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var c common
+	fs := newFlags("serve", getenv, stderr, &c)
+	addr := fs.String("addr", envOr(getenv, "COFFER_ADDR", "127.0.0.1:8080"), "address to listen on")
+	secretFile := fs.String("secret-file", getenv("COFFER_SECRET_FILE"), "file holding the server secret (default: the environment's COFFER_SECRET, else a file beside an SQLite database, created on first start)")
+	idle := fs.Duration("session-idle", 30*time.Minute, "a session ends after this long without a request")
+	absolute := fs.Duration("session-absolute", 12*time.Hour, "a session ends this long after login")
+	limitTransfer := fs.String("limit-transfer", "50000.00", "largest single transfer, yuan")
+	limitDaily := fs.String("limit-daily", "200000.00", "largest total of transfers and top-ups in one day, yuan")
+	trustProxy := fs.Bool("trust-proxy", false, "take client addresses from X-Forwarded-For (behind a load balancer only)")
+	logJSON := fs.Bool("log-json", false, "write logs as JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := c.config()
+	if err != nil {
+		return err
+	}
+	cfg.SessionIdle, cfg.SessionAbsolute = *idle, *absolute
+	if cfg.SessionIdle <= 0 || cfg.SessionAbsolute <= 0 {
+		return usageError{"session limits must be positive"}
+	}
+	var ok bool
+	if cfg.LimitTransfer, ok = coffer.ParseAmount(*limitTransfer); !ok {
+		return usageError{fmt.Sprintf("bad --limit-transfer %q", *limitTransfer)}
+	}
+	if cfg.LimitDaily, ok = coffer.ParseAmount(*limitDaily); !ok {
+		return usageError{fmt.Sprintf("bad --limit-daily %q", *limitDaily)}
+	}
+	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
+	if *logJSON {
+		handler = slog.NewJSONHandler(stderr, nil)
+	}
+	log := slog.New(handler)
+
+	store, err := openStore(ctx, c.db, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	secret, err := loadSecret(c.db, *secretFile, getenv)
+	if err != nil {
+		return err
+	}
+	keyer, err := password.NewPayKeyer(secret)
+	if err != nil {
+		return err
+	}
+	bank := coffer.NewBank(store, password.NewHasher(password.DefaultParams), keyer, cfg, time.Now)
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           httpapi.NewServer(bank, httpapi.Options{Logger: log, TrustProxy: *trustProxy}),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
+	}
+	log.Info("coffer listening", "addr", ln.Addr().String(), "db", redactDSN(c.db))
+	go janitor(ctx, bank, log)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing requests in flight")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// janitor deletes expired sessions, counters and idempotency keys hourly.
+func janitor(ctx context.Context, bank *coffer.Bank, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			err := bank.Store().Update(ctx, func(tx coffer.Tx) error { return tx.DeleteExpired(ctx, time.Now()) })
+			if err != nil {
+				log.Warn("janitor", "err", err.Error())
+			}
+		}
+	}
+}
+
+// redactDSN hides a password in a postgres:// URL.
+func redactDSN(dsn string) string {
+	if at := strings.LastIndex(dsn, "@"); at > 0 && strings.Contains(dsn, "://") {
+		scheme, _, _ := strings.Cut(dsn, "://")
+		return scheme + "://…" + dsn[at:]
+	}
+	return dsn
+}
+
+func cmdDeposit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var c common
+	fs := newFlags("deposit", getenv, stderr, &c)
+	mobile := fs.String("mobile", "", "the depositor's mobile number")
+	amount := fs.String("amount", "", "amount in yuan, at most two decimals")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	m, ok := coffer.NormalizeMobile(*mobile)
+	if !ok {
+		return usageError{fmt.Sprintf("bad --mobile %q: want 11 digits 1[3-9]xxxxxxxxx", *mobile)}
+	}
+	a, ok := coffer.ParseAmount(*amount)
+	if !ok {
+		return usageError{fmt.Sprintf("bad --amount %q: want a positive amount of yuan with at most two decimals", *amount)}
+	}
+	return withBank(ctx, c, func(bank *coffer.Bank) error {
+		bal, err := bank.Deposit(ctx, m, a)
+		if coffer.IsCode(err, coffer.ErrUserNotFound) {
+			return fmt.Errorf("no user has mobile %s", m)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, bal.String())
+		return nil
+	})
+}
+
+func cmdGoldPrice(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var c common
+	fs := newFlags("gold-price", getenv, stderr, &c)
+	price := fs.String("price", "", "gold price in yuan per gram, at most two decimals")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	p, ok := coffer.ParseAmount(*price)
+	if !ok {
+		return usageError{fmt.Sprintf("bad --price %q: want a positive amount of yuan with at most two decimals", *price)}
+	}
+	return withBank(ctx, c, func(bank *coffer.Bank) error {
+		if err := bank.SetGoldPrice(ctx, p); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, p.String())
+		return nil
+	})
+}
+
+func cmdCheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var c common
+	fs := newFlags("check", getenv, stderr, &c)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	return withBank(ctx, c, func(bank *coffer.Bank) error {
+		r, err := bank.Check(ctx)
+		if err != nil {
+			return err
+		}
+		for _, p := range r.Problems {
+			fmt.Fprintln(stdout, "FAIL:", p)
+		}
+		if !r.OK() {
+			return fmt.Errorf("ledger check failed: %d problems", len(r.Problems))
+		}
+		fmt.Fprintf(stdout, "ok: %d accounts, %d transactions, %d entries; every asset sums to zero, no user account is negative, every balance equals its entries\n", r.Accounts, r.Transactions, r.Entries)
+		return nil
+	})
+}
+
+// withBank opens the store for an operator command.
+func withBank(ctx context.Context, c common, fn func(*coffer.Bank) error) error {
+	cfg, err := c.config()
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, c.db, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return fn(coffer.NewBank(store, nil, nil, cfg, time.Now))
+}

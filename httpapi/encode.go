@@ -1,0 +1,203 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"coffer"
+)
+
+// MaxBodyBytes bounds a request body; past it the answer is 413.
+const MaxBodyBytes = 64 << 10
+
+// MaxFieldBytes bounds any one string field.
+const MaxFieldBytes = 1024
+
+// envelope is every response body but POST /api/mobile's success.
+type envelope struct {
+	Success bool   `json:"success"`
+	Error   string `json:"error"`
+	Data    any    `json:"data"`
+	Code    string `json:"code,omitempty"`
+	Token   string `json:"token,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status, body = http.StatusInternalServerError, []byte(`{"success":false,"error":"服务器内部错误","data":null,"code":"INTERNAL"}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)+1))
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}
+
+func writeOK(w http.ResponseWriter, status int, data any) {
+	writeJSON(w, status, envelope{Success: true, Data: data})
+}
+
+// writeError answers err in the envelope with data (null when nil).
+func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error, data any) {
+	status, code, text := describe(err, english(r))
+	if code == coffer.ErrInternal {
+		s.log.ErrorContext(r.Context(), "internal error", "err", err.Error(), "request_id", requestID(r.Context()))
+	}
+	setStatusCode(r.Context(), code)
+	writeJSON(w, status, envelope{Error: text, Data: data, Code: string(code)})
+}
+
+func english(r *http.Request) bool {
+	lang := strings.ToLower(strings.TrimSpace(r.Header.Get("Accept-Language")))
+	return strings.HasPrefix(lang, "en")
+}
+
+// fields are a request's parameters: a JSON object body, and for GET the
+// query string too (which wins).
+type fields struct {
+	body  map[string]json.RawMessage
+	query url.Values
+}
+
+// decode reads the request's parameters. The body, when there is one, must
+// be a JSON object of at most MaxBodyBytes.
+func decode(w http.ResponseWriter, r *http.Request) (fields, error) {
+	f := fields{query: r.URL.Query()}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json") && mt != "text/plain") {
+			return f, &coffer.Error{Code: coffer.ErrUnsupportedMedia}
+		}
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return f, &coffer.Error{Code: coffer.ErrBodyTooLarge}
+		}
+		return f, &coffer.Error{Code: coffer.ErrInvalidJSON, Detail: err.Error()}
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return f, nil
+	}
+	if !utf8.Valid(raw) {
+		return f, &coffer.Error{Code: coffer.ErrInvalidJSON, Detail: "not UTF-8"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&f.body); err != nil || f.body == nil {
+		return f, &coffer.Error{Code: coffer.ErrInvalidJSON}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return f, &coffer.Error{Code: coffer.ErrInvalidJSON, Detail: "data after the object"}
+	}
+	return f, nil
+}
+
+// lookup returns the raw JSON of name, with query parameters as strings;
+// JSON null counts as absent.
+func (f fields) lookup(name string) (json.RawMessage, bool) {
+	if vs, ok := f.query[name]; ok && len(vs) > 0 {
+		b, _ := json.Marshal(vs[0])
+		return b, true
+	}
+	raw, ok := f.body[name]
+	if !ok || string(raw) == "null" {
+		return nil, false
+	}
+	return raw, true
+}
+
+// str returns the string field name; a required field that is absent or
+// empty is ErrMissingField, a non-string ErrInvalidField. Strings are
+// bounded and must not contain NUL.
+func (f fields) str(name string, required bool) (string, error) {
+	raw, ok := f.lookup(name)
+	if !ok {
+		if required {
+			return "", coffer.FieldError(coffer.ErrMissingField, name)
+		}
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", coffer.FieldError(coffer.ErrInvalidField, name)
+	}
+	if len(s) > MaxFieldBytes || strings.ContainsRune(s, 0) || !utf8.ValidString(s) {
+		return "", coffer.FieldError(coffer.ErrInvalidField, name)
+	}
+	if s == "" && required {
+		return "", coffer.FieldError(coffer.ErrMissingField, name)
+	}
+	return s, nil
+}
+
+// digits returns a field that may come as a string or as a JSON integer
+// (a mobile, a user id).
+func (f fields) digits(name string, required bool) (string, error) {
+	raw, ok := f.lookup(name)
+	if ok && len(raw) > 0 && raw[0] >= '0' && raw[0] <= '9' {
+		for _, c := range raw {
+			if c < '0' || c > '9' {
+				return "", coffer.FieldError(coffer.ErrInvalidField, name)
+			}
+		}
+		return string(raw), nil
+	}
+	return f.str(name, required)
+}
+
+// number returns a decimal field given as a string or a plain JSON number,
+// as text for coffer's parsers.
+func (f fields) number(name string, required bool) (string, bool, error) {
+	raw, ok := f.lookup(name)
+	if !ok {
+		if required {
+			return "", false, coffer.FieldError(coffer.ErrMissingField, name)
+		}
+		return "", false, nil
+	}
+	if len(raw) > 0 && raw[0] != '"' {
+		var n json.Number
+		if err := json.Unmarshal(raw, &n); err != nil {
+			return "", false, coffer.FieldError(coffer.ErrInvalidField, name)
+		}
+		return string(n), true, nil
+	}
+	s, err := f.str(name, required)
+	return s, s != "", err
+}
+
+// amount returns a money field: positive, at most two decimals, at most
+// coffer.MaxAmount.
+func (f fields) amount(name string) (coffer.Amount, error) {
+	s, _, err := f.number(name, true)
+	if err != nil {
+		return 0, err
+	}
+	a, ok := coffer.ParseAmount(s)
+	if !ok {
+		return 0, coffer.FieldError(coffer.ErrInvalidField, name)
+	}
+	return a, nil
+}
+
+// decimal returns a positive decimal field with scale decimals, at most max.
+func (f fields) decimal(name string, scale int, max int64) (int64, error) {
+	s, _, err := f.number(name, true)
+	if err != nil {
+		return 0, err
+	}
+	v, ok := coffer.ParseDecimal(s, scale)
+	if !ok || v <= 0 || v > max {
+		return 0, coffer.FieldError(coffer.ErrInvalidField, name)
+	}
+	return v, nil
+}

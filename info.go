@@ -1,0 +1,180 @@
+package coffer
+
+import (
+	"context"
+	"encoding/base64"
+	"strconv"
+	"strings"
+)
+
+// Info is a user's personal information and assets.
+type Info struct {
+	User           User
+	Balance        Amount // card
+	MoneyManagment Amount // wealth principal plus interest
+	Funds          Amount // fund shares at the latest NAV
+	Gold           Amount // gold at the current quote
+	GoldWeight     Weight
+	TotalAssets    Amount
+}
+
+// Info returns the user's information with every holding valued.
+func (b *Bank) Info(ctx context.Context, id UserID) (Info, error) {
+	var info Info
+	err := b.store.View(ctx, func(tx ReadTx) error {
+		u, err := tx.UserByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		info.User = u
+		holdings, err := tx.Holdings(ctx, id)
+		if err != nil {
+			return err
+		}
+		var quote GoldQuote
+		navs := map[string]NAV{}
+		for _, h := range holdings {
+			switch h.Key.Kind {
+			case KindCard:
+				info.Balance += Amount(h.Balance)
+			case KindWealth:
+				info.MoneyManagment += Amount(h.Balance)
+			case KindGold:
+				if quote.Price == 0 {
+					if quote, err = tx.GoldQuote(ctx); err != nil {
+						return err
+					}
+				}
+				info.GoldWeight += Weight(h.Balance)
+			case KindFund:
+				nav, ok := navs[h.Key.Product]
+				if !ok {
+					f, err := tx.Fund(ctx, h.Key.Product)
+					if err != nil {
+						return err
+					}
+					nav, navs[h.Key.Product] = f.NAV, f.NAV
+				}
+				v, ok := MulRoundHalfUp(h.Balance, int64(nav), 1_000_000)
+				if !ok {
+					return Errorf(ErrInternal, "fund value overflows")
+				}
+				info.Funds += Amount(v)
+			}
+		}
+		if info.GoldWeight > 0 {
+			v, ok := MulRoundHalfUp(int64(info.GoldWeight), int64(quote.Price), 1000)
+			if !ok {
+				return Errorf(ErrInternal, "gold value overflows")
+			}
+			info.Gold = Amount(v)
+		}
+		info.TotalAssets = info.Balance + info.MoneyManagment + info.Funds + info.Gold
+		return nil
+	})
+	return info, err
+}
+
+// Paging limits of the wallet.
+const (
+	WalletDefaultLimit = 20
+	WalletMaxLimit     = 100
+)
+
+// WalletPage is one page of a statement.
+type WalletPage struct {
+	Bills      []Bill
+	NextCursor string // "" when there are no more
+}
+
+// Wallet returns a page of the user's card statement (kind KindCard) or of
+// their wealth holdings (KindWealth), newest first.
+func (b *Bank) Wallet(ctx context.Context, id UserID, kind AccountKind, cursor string, limit int) (WalletPage, error) {
+	before, err := DecodeCursor(cursor)
+	if err != nil {
+		return WalletPage{}, err
+	}
+	var page WalletPage
+	err = b.store.View(ctx, func(tx ReadTx) error {
+		bills, err := tx.Bills(ctx, id, kind, before, limit+1)
+		if err != nil {
+			return err
+		}
+		if len(bills) > limit {
+			bills = bills[:limit]
+			page.NextCursor = EncodeCursor(bills[limit-1].ID)
+		}
+		page.Bills = bills
+		return nil
+	})
+	return page, err
+}
+
+const cursorPrefix = "b1."
+
+// EncodeCursor makes the opaque, URL-safe cursor that continues before id.
+func EncodeCursor(id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + strconv.FormatInt(id, 10)))
+}
+
+// DecodeCursor reverses EncodeCursor; "" is the first page.
+func DecodeCursor(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || !strings.HasPrefix(string(raw), cursorPrefix) {
+		return 0, FieldError(ErrInvalidField, "cursor")
+	}
+	id, err := strconv.ParseInt(strings.TrimPrefix(string(raw), cursorPrefix), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, FieldError(ErrInvalidField, "cursor")
+	}
+	return id, nil
+}
+
+// Catalog is what GET /api/products shows.
+type Catalog struct {
+	Wealth []WealthProduct
+	Funds  []Fund
+	Gold   GoldQuote
+}
+
+// Products returns the current catalog, without retired products.
+func (b *Bank) Products(ctx context.Context) (Catalog, error) {
+	var c Catalog
+	err := b.store.View(ctx, func(tx ReadTx) error {
+		wealth, err := tx.WealthProducts(ctx)
+		if err != nil {
+			return err
+		}
+		for _, p := range wealth {
+			if !p.Retired {
+				c.Wealth = append(c.Wealth, p)
+			}
+		}
+		funds, err := tx.Funds(ctx)
+		if err != nil {
+			return err
+		}
+		for _, f := range funds {
+			if !f.Retired {
+				c.Funds = append(c.Funds, f)
+			}
+		}
+		c.Gold, err = tx.GoldQuote(ctx)
+		return err
+	})
+	return c, err
+}
+
+// CardBalance returns the user's card balance.
+func (b *Bank) CardBalance(ctx context.Context, id UserID) (Amount, error) {
+	var bal int64
+	err := b.store.View(ctx, func(tx ReadTx) error {
+		var err error
+		bal, err = tx.Balance(ctx, CardAccount(id))
+		return err
+	})
+	return Amount(bal), err
+}

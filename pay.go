@@ -1,0 +1,404 @@
+package coffer
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Payment modes of POST /api/pay.
+const (
+	ModeTransfer        = "transfer"
+	ModeMobilePay       = "mobilepay"
+	ModeMoneyManagement = "moneymanagement"
+	ModeGold            = "gold"
+	ModeRedeem          = "redeem"
+	ModeFund            = "fund"
+	ModeFundRedeem      = "fund_redeem"
+	ModeGoldSell        = "gold_sell"
+)
+
+// MaxIdempotencyKey is the longest idempotency key accepted.
+const MaxIdempotencyKey = 255
+
+// MaxDetail is the longest transfer detail kept, in bytes.
+const MaxDetail = 200
+
+// PayRequest is a parsed, well-formed payment request. Which fields are set
+// depends on Mode.
+type PayRequest struct {
+	Mode           string
+	Money          Amount
+	Detail         string
+	Payee          string // mobile
+	Payer          string // mobile; must be the caller's when sent
+	Mobile         string // mobilepay: the phone topped up
+	Password       string
+	PasswordSent   bool
+	Kind           string // wealth product
+	ClientTime     string // moneymanagement: the client's purchase time, normalised
+	Weight         Weight
+	Price          Amount
+	Code           string // fund
+	Shares         Shares
+	IdempotencyKey string
+}
+
+// Fingerprint identifies the request's meaning (not its bytes), so that a
+// replay with the same idempotency key can be told from a different request.
+func (r *PayRequest) Fingerprint() []byte {
+	h := sha256.New()
+	fmt.Fprintf(h, "%q|%d|%q|%q|%q|%q|%d|%d|%q|%d", r.Mode, r.Money, r.Detail, r.Payee, r.Mobile, r.Kind, r.Weight, r.Price, r.Code, r.Shares)
+	return h.Sum(nil)
+}
+
+// PayResult is the answer to a payment: the card balance after it (or, on
+// failure, the current one) and, when the gold price moved, the current price.
+type PayResult struct {
+	Balance  Amount
+	Price    Amount // set with ErrPriceChanged
+	Replayed bool
+}
+
+// Pay runs a payment for user: checks, idempotency, ledger posting.
+func (b *Bank) Pay(ctx context.Context, id UserID, req PayRequest) (PayResult, error) {
+	res, err := b.pay(ctx, id, req)
+	if err != nil {
+		if bal, berr := b.CardBalance(ctx, id); berr == nil {
+			res.Balance = bal
+		}
+		if IsCode(err, ErrPriceChanged) {
+			if err2 := b.store.View(ctx, func(tx ReadTx) error {
+				q, err := tx.GoldQuote(ctx)
+				res.Price = q.Price
+				return err
+			}); err2 != nil {
+				return res, err2
+			}
+		}
+	}
+	return res, err
+}
+
+func (b *Bank) pay(ctx context.Context, id UserID, req PayRequest) (PayResult, error) {
+	fingerprint := req.Fingerprint()
+	if req.IdempotencyKey != "" {
+		if res, done, err := b.replay(ctx, id, req.IdempotencyKey, fingerprint); done || err != nil {
+			return res, err
+		}
+		k := inflightKey{id, req.IdempotencyKey}
+		b.inflightMu.Lock()
+		_, busy := b.inflight[k]
+		if !busy {
+			b.inflight[k] = struct{}{}
+		}
+		b.inflightMu.Unlock()
+		if busy {
+			return PayResult{}, &Error{Code: ErrIdempotencyPending}
+		}
+		defer func() {
+			b.inflightMu.Lock()
+			delete(b.inflight, k)
+			b.inflightMu.Unlock()
+		}()
+	}
+	u, err := b.User(ctx, id)
+	if err != nil {
+		return PayResult{}, err
+	}
+	if err := b.precheck(u, &req); err != nil {
+		return PayResult{}, err
+	}
+	now := b.now()
+	if err := b.checkPayPassword(ctx, u, req, now); err != nil {
+		return PayResult{}, err
+	}
+	var res PayResult
+	err = b.store.Update(ctx, func(tx Tx) error {
+		if u.PayFailures > 0 {
+			if err := tx.SetPayFailures(ctx, u.ID, 0, time.Time{}); err != nil {
+				return err
+			}
+		}
+		t, err := b.plan(ctx, tx, u, req, now)
+		if err != nil {
+			return err
+		}
+		posted, err := tx.Post(ctx, t)
+		if err != nil {
+			return err
+		}
+		res.Balance = Amount(posted.Balances[CardAccount(u.ID)])
+		if _, touched := posted.Balances[CardAccount(u.ID)]; !touched {
+			bal, err := tx.Balance(ctx, CardAccount(u.ID))
+			if err != nil {
+				return err
+			}
+			res.Balance = Amount(bal)
+		}
+		if req.IdempotencyKey == "" {
+			return nil
+		}
+		return tx.PutIdempotent(ctx, IdempotentRecord{User: u.ID, Key: req.IdempotencyKey, RequestHash: fingerprint, Status: 200, Body: []byte(res.Balance.String()), CreatedAt: now})
+	})
+	if IsCode(err, ErrIdempotencyReuse) {
+		// Another server stored the key between our check and our commit.
+		if r, done, rerr := b.replay(ctx, id, req.IdempotencyKey, fingerprint); done || rerr != nil {
+			return r, rerr
+		}
+	}
+	return res, err
+}
+
+// replay returns the stored answer of key, or done=false when there is none.
+func (b *Bank) replay(ctx context.Context, id UserID, key string, fingerprint []byte) (PayResult, bool, error) {
+	var rec IdempotentRecord
+	var found bool
+	err := b.store.View(ctx, func(tx ReadTx) error {
+		var err error
+		rec, found, err = tx.Idempotent(ctx, id, key)
+		return err
+	})
+	if err != nil || !found {
+		return PayResult{}, false, err
+	}
+	if string(rec.RequestHash) != string(fingerprint) {
+		return PayResult{}, true, &Error{Code: ErrIdempotencyReuse}
+	}
+	v, ok := ParseDecimal(string(rec.Body), AmountScale)
+	if !ok {
+		return PayResult{}, true, Errorf(ErrInternal, "stored answer %q is not an amount", rec.Body)
+	}
+	return PayResult{Balance: Amount(v), Replayed: true}, true, nil
+}
+
+// precheck applies the rules that need no database.
+func (b *Bank) precheck(u User, req *PayRequest) error {
+	switch req.Mode {
+	case ModeTransfer:
+		if req.Payer != "" && req.Payer != u.Mobile {
+			return &Error{Code: ErrForbidden, Field: "payer"}
+		}
+		if req.Payee == u.Mobile {
+			return &Error{Code: ErrSamePayee}
+		}
+		if req.Money > b.cfg.LimitTransfer {
+			return &Error{Code: ErrLimitSingle}
+		}
+	case ModeMobilePay:
+		if req.Money < b.cfg.MobilePayMin || req.Money > b.cfg.MobilePayMax {
+			return &Error{Code: ErrAmountOutOfRange}
+		}
+	case ModeMoneyManagement, ModeGold, ModeRedeem, ModeFund, ModeFundRedeem, ModeGoldSell:
+	default:
+		return FieldError(ErrUnknownMode, "mode")
+	}
+	if (req.Mode == ModeTransfer || req.Mode == ModeMobilePay) && !req.PasswordSent {
+		return FieldError(ErrMissingField, "password")
+	}
+	return nil
+}
+
+// checkPayPassword enforces the payment lock and, when a password is
+// required or sent, checks it, counting failures towards the lock.
+func (b *Bank) checkPayPassword(ctx context.Context, u User, req PayRequest, now time.Time) error {
+	if now.Before(u.PayLockedUntil) {
+		return &Error{Code: ErrPayLocked}
+	}
+	if !req.PasswordSent {
+		return nil
+	}
+	var ok bool
+	if len(u.PayPasswordMAC) > 0 {
+		ok = b.keyer.Match(u.PayPasswordMAC, req.Password)
+	} else {
+		var err error
+		if ok, err = b.hasher.Verify(ctx, u.PasswordHash, req.Password); err != nil {
+			return err
+		}
+	}
+	if ok {
+		return nil
+	}
+	var locked bool
+	err := b.store.Update(ctx, func(tx Tx) error {
+		n, err := tx.AddPayFailure(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		if n >= b.cfg.PayFailuresToLock {
+			locked = true
+			return tx.SetPayFailures(ctx, u.ID, 0, now.Add(b.cfg.PayLockFor))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if locked {
+		return &Error{Code: ErrPayLocked}
+	}
+	return &Error{Code: ErrBadPayPassword}
+}
+
+// plan turns a request into a ledger transaction, reading what it needs
+// inside the payment's own database transaction.
+func (b *Bank) plan(ctx context.Context, tx Tx, u User, req PayRequest, now time.Time) (*Transaction, error) {
+	t := &Transaction{User: u.ID, Kind: req.Mode, CreatedAt: now}
+	card := CardAccount(u.ID)
+	switch req.Mode {
+	case ModeTransfer:
+		payee, err := tx.UserByMobile(ctx, req.Payee)
+		if IsCode(err, ErrUserNotFound) {
+			return nil, &Error{Code: ErrPayeeNotFound}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := tx.AddDailySpend(ctx, u.ID, b.Day(now), req.Money, b.cfg.LimitDaily); err != nil {
+			return nil, err
+		}
+		out := "转账给 " + payee.Username
+		in := "来自 " + u.Username + " 的转账"
+		if req.Detail != "" {
+			out += ": " + req.Detail
+			in += ": " + req.Detail
+		}
+		t.Legs = []Leg{{From: card, To: CardAccount(payee.ID), Amount: int64(req.Money), FromMethod: MethodTransferOut, ToMethod: MethodTransferIn, FromDetails: out, ToDetails: in}}
+	case ModeMobilePay:
+		if err := tx.AddDailySpend(ctx, u.ID, b.Day(now), req.Money, b.cfg.LimitDaily); err != nil {
+			return nil, err
+		}
+		details := "手机充值 " + req.Mobile
+		t.Legs = []Leg{{From: card, To: SystemAccount(KindCarrier, AssetCNY), Amount: int64(req.Money), FromMethod: MethodMobilePay, ToMethod: MethodMobilePay, FromDetails: details, ToDetails: details}}
+	case ModeMoneyManagement:
+		return b.planWealthPurchase(ctx, tx, u, req, t, now)
+	case ModeRedeem:
+		return b.planRedeem(ctx, tx, u, req, t)
+	case ModeGold, ModeGoldSell:
+		return b.planGold(ctx, tx, u, req, t)
+	case ModeFund, ModeFundRedeem:
+		return b.planFund(ctx, tx, u, req, t)
+	}
+	return t, nil
+}
+
+func (b *Bank) planWealthPurchase(ctx context.Context, tx Tx, u User, req PayRequest, t *Transaction, now time.Time) (*Transaction, error) {
+	p, err := tx.WealthProduct(ctx, req.Kind)
+	if err != nil {
+		return nil, err
+	}
+	if p.Retired {
+		return nil, &Error{Code: ErrProductRetired}
+	}
+	if req.Money < p.MinAmount {
+		return nil, &Error{Code: ErrBelowMinimum, Detail: "minimum " + p.MinAmount.String()}
+	}
+	holding := AccountKey{User: u.ID, Kind: KindWealth, Asset: AssetCNY, Product: p.Kind}
+	details := "购买理财 " + p.Name
+	if p.TermDays > 0 {
+		matures := now.In(b.cfg.Zone).AddDate(0, 0, p.TermDays).Format(time.DateOnly)
+		if holding, err = tx.CreateLot(ctx, u.ID, p.Kind, matures); err != nil {
+			return nil, err
+		}
+		details += " (" + strconv.Itoa(p.TermDays) + "天, " + matures + " 到期)"
+	}
+	t.Memo = req.ClientTime
+	t.Legs = []Leg{{From: CardAccount(u.ID), To: holding, Amount: int64(req.Money), FromMethod: MethodMoneyManagement, ToMethod: MethodMoneyManagement, FromDetails: details, ToDetails: details}}
+	return t, nil
+}
+
+func (b *Bank) planRedeem(ctx context.Context, tx Tx, u User, req PayRequest, t *Transaction) (*Transaction, error) {
+	p, err := tx.WealthProduct(ctx, req.Kind)
+	if err != nil {
+		return nil, err
+	}
+	if p.TermDays > 0 {
+		return nil, &Error{Code: ErrNotMatured}
+	}
+	holding := AccountKey{User: u.ID, Kind: KindWealth, Asset: AssetCNY, Product: p.Kind}
+	details := "赎回理财 " + p.Name
+	t.Legs = []Leg{{From: holding, To: CardAccount(u.ID), Amount: int64(req.Money), FromMethod: MethodRedeem, ToMethod: MethodRedeem, FromDetails: details, ToDetails: details, ShortfallCode: ErrInsufficientHold}}
+	return t, nil
+}
+
+func (b *Bank) planGold(ctx context.Context, tx Tx, u User, req PayRequest, t *Transaction) (*Transaction, error) {
+	q, err := tx.GoldQuote(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if q.Price != req.Price {
+		return nil, &Error{Code: ErrPriceChanged}
+	}
+	value, ok := MulRoundHalfUp(int64(req.Weight), int64(q.Price), 1000)
+	if !ok || Amount(value) > MaxAmount {
+		return nil, FieldError(ErrAmountOutOfRange, "weight")
+	}
+	if value == 0 {
+		return nil, FieldError(ErrAmountTooSmall, "weight")
+	}
+	card, gold := CardAccount(u.ID), AccountKey{User: u.ID, Kind: KindGold, Asset: AssetGold}
+	deskCNY, deskGold := SystemAccount(KindGoldDesk, AssetCNY), SystemAccount(KindGoldDesk, AssetGold)
+	if req.Mode == ModeGold {
+		details := fmt.Sprintf("买入黄金 %s 克, 单价 %s", req.Weight, q.Price)
+		t.Legs = []Leg{
+			{From: card, To: deskCNY, Amount: value, FromMethod: MethodGold, ToMethod: MethodGold, FromDetails: details, ToDetails: details},
+			{From: deskGold, To: gold, Amount: int64(req.Weight), FromMethod: MethodGold, ToMethod: MethodGold, FromDetails: details, ToDetails: details},
+		}
+		return t, nil
+	}
+	details := fmt.Sprintf("卖出黄金 %s 克, 单价 %s", req.Weight, q.Price)
+	t.Legs = []Leg{
+		{From: gold, To: deskGold, Amount: int64(req.Weight), FromMethod: MethodGoldSell, ToMethod: MethodGoldSell, FromDetails: details, ToDetails: details, ShortfallCode: ErrInsufficientHold},
+		{From: deskCNY, To: card, Amount: value, FromMethod: MethodGoldSell, ToMethod: MethodGoldSell, FromDetails: details, ToDetails: details},
+	}
+	return t, nil
+}
+
+// sharesPerFen converts between fen x NAV and shares: shares (10^-4) x NAV
+// (10^-4 yuan) / 10^6 = fen.
+const sharesPerFen = 1_000_000
+
+func (b *Bank) planFund(ctx context.Context, tx Tx, u User, req PayRequest, t *Transaction) (*Transaction, error) {
+	f, err := tx.Fund(ctx, req.Code)
+	if err != nil {
+		return nil, err
+	}
+	asset := FundAsset(f.Code)
+	card, holding := CardAccount(u.ID), AccountKey{User: u.ID, Kind: KindFund, Asset: asset, Product: f.Code}
+	deskCNY, deskShares := SystemAccount(KindFundDesk, AssetCNY), AccountKey{Kind: KindFundDesk, Asset: asset, Product: f.Code}
+	if req.Mode == ModeFund {
+		if f.Retired {
+			return nil, &Error{Code: ErrProductRetired}
+		}
+		shares, ok := MulDivFloor(int64(req.Money), sharesPerFen, int64(f.NAV))
+		if !ok {
+			return nil, FieldError(ErrAmountOutOfRange, "money")
+		}
+		charged, _ := MulRoundHalfUp(shares, int64(f.NAV), sharesPerFen)
+		if shares == 0 || charged == 0 {
+			return nil, FieldError(ErrAmountTooSmall, "money")
+		}
+		details := fmt.Sprintf("申购基金 %s %s 份, 净值 %s", f.Name, Shares(shares), f.NAV)
+		t.Legs = []Leg{
+			{From: card, To: deskCNY, Amount: charged, FromMethod: MethodFund, ToMethod: MethodFund, FromDetails: details, ToDetails: details},
+			{From: deskShares, To: holding, Amount: shares, FromMethod: MethodFund, ToMethod: MethodFund, FromDetails: details, ToDetails: details},
+		}
+		return t, nil
+	}
+	proceeds, ok := MulRoundHalfUp(int64(req.Shares), int64(f.NAV), sharesPerFen)
+	if !ok || Amount(proceeds) > MaxAmount {
+		return nil, FieldError(ErrAmountOutOfRange, "shares")
+	}
+	if proceeds == 0 {
+		return nil, FieldError(ErrAmountTooSmall, "shares")
+	}
+	details := fmt.Sprintf("赎回基金 %s %s 份, 净值 %s", f.Name, req.Shares, f.NAV)
+	t.Legs = []Leg{
+		{From: holding, To: deskShares, Amount: int64(req.Shares), FromMethod: MethodFundRedeem, ToMethod: MethodFundRedeem, FromDetails: details, ToDetails: details, ShortfallCode: ErrInsufficientHold},
+		{From: deskCNY, To: card, Amount: proceeds, FromMethod: MethodFundRedeem, ToMethod: MethodFundRedeem, FromDetails: details, ToDetails: details},
+	}
+	return t, nil
+}

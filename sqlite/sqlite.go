@@ -1,0 +1,277 @@
+// Package sqlite is Coffer's embedded store: one SQLite file in WAL mode,
+// a pool of reading connections and one writing connection owned by a
+// goroutine that commits waiting transactions in groups (group commit):
+// each runs in a SAVEPOINT of one database transaction, so that a failing
+// one rolls back alone, and one commit (one fsync) serves them all.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"runtime"
+	"strings"
+	"time"
+
+	"coffer"
+	"coffer/sqlstore"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// Limits of the writer.
+const (
+	// MaxBatch bounds the transactions committed together.
+	MaxBatch = 256
+	// queueLength bounds the transactions waiting for the writer.
+	queueLength = 4096
+	// busyTimeout is how long a connection waits for another process's
+	// lock (an operator command beside a running server).
+	busyTimeout = 5 * time.Second
+)
+
+// Store is the SQLite implementation of coffer.Store.
+type Store struct {
+	path    string
+	read    *sql.DB
+	write   *sql.DB
+	dialect *sqlstore.Dialect
+	queue   chan *job
+	done    chan struct{}
+	closed  chan struct{}
+}
+
+type job struct {
+	ctx    context.Context
+	fn     func(coffer.Tx) error
+	result chan error
+}
+
+var _ coffer.Store = (*Store)(nil)
+
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
+	q.Set("_foreign_keys", "on")
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "FULL")
+	q.Set("_txlock", "immediate")
+	if readOnly {
+		q.Set("_query_only", "on")
+		q.Set("_txlock", "deferred")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Open opens (creating if needed) the database at path and migrates it to
+// the current schema.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("sqlite: bad database path %q", path)
+	}
+	write, err := sql.Open("sqlite3", dsn(path, false))
+	if err != nil {
+		return nil, err
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	if err := migrate(ctx, write); err != nil {
+		write.Close()
+		return nil, err
+	}
+	read, err := sql.Open("sqlite3", dsn(path, true))
+	if err != nil {
+		write.Close()
+		return nil, err
+	}
+	readers := 2 * runtime.GOMAXPROCS(0)
+	read.SetMaxOpenConns(readers)
+	read.SetMaxIdleConns(readers)
+	s := &Store{
+		path:    path,
+		read:    read,
+		write:   write,
+		dialect: &sqlstore.Dialect{UniqueViolation: uniqueViolation},
+		queue:   make(chan *job, queueLength),
+		done:    make(chan struct{}),
+		closed:  make(chan struct{}),
+	}
+	go s.writer()
+	return s, nil
+}
+
+func uniqueViolation(err error) (string, bool) {
+	var se sqlite3.Error
+	if errors.As(err, &se) && (se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey) {
+		return se.Error(), true
+	}
+	return "", false
+}
+
+// unavailable reports whether err means the database refuses writes for
+// now: a read-only or full disk, an I/O error, a lock held too long.
+func unavailable(err error) bool {
+	var se sqlite3.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code {
+	case sqlite3.ErrReadonly, sqlite3.ErrFull, sqlite3.ErrIoErr, sqlite3.ErrBusy, sqlite3.ErrLocked, sqlite3.ErrCantOpen, sqlite3.ErrNotADB, sqlite3.ErrCorrupt, sqlite3.ErrProtocol:
+		return true
+	}
+	return false
+}
+
+// classify turns a driver error into the domain's error for the caller.
+func classify(err error) error {
+	if err == nil || coffer.ErrorCode(err) != coffer.ErrInternal {
+		return err
+	}
+	if unavailable(err) {
+		return &coffer.Error{Code: coffer.ErrUnavailable, Detail: err.Error()}
+	}
+	return err
+}
+
+// Update implements coffer.Store: fn joins the next group commit.
+func (s *Store) Update(ctx context.Context, fn func(coffer.Tx) error) error {
+	j := &job{ctx: ctx, fn: fn, result: make(chan error, 1)}
+	select {
+	case s.queue <- j:
+	case <-s.done:
+		return &coffer.Error{Code: coffer.ErrUnavailable, Detail: "store closed"}
+	case <-ctx.Done():
+		return ctx.Err()
+	default:
+		return &coffer.Error{Code: coffer.ErrOverloaded, Detail: "write queue full"}
+	}
+	// Once queued, the job is always answered: waiting for it keeps the
+	// caller from reporting failure for a payment that then commits.
+	return <-j.result
+}
+
+// View implements coffer.Store with a read transaction on a pooled reader.
+func (s *Store) View(ctx context.Context, fn func(coffer.ReadTx) error) error {
+	tx, err := s.read.BeginTx(ctx, nil)
+	if err != nil {
+		return classify(err)
+	}
+	defer tx.Rollback()
+	if err := fn(sqlstore.NewTx(tx, s.dialect)); err != nil {
+		return classify(err)
+	}
+	return classify(tx.Commit())
+}
+
+// Close stops the writer after it has answered every queued job, then
+// closes the database.
+func (s *Store) Close() error {
+	select {
+	case <-s.done:
+	default:
+		close(s.done)
+	}
+	<-s.closed
+	err1 := s.read.Close()
+	err2 := s.write.Close()
+	return errors.Join(err1, err2)
+}
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+func (s *Store) writer() {
+	defer close(s.closed)
+	batch := make([]*job, 0, MaxBatch)
+	for {
+		select {
+		case j := <-s.queue:
+			batch = append(batch[:0], j)
+		case <-s.done:
+			for {
+				select {
+				case j := <-s.queue:
+					s.commit([]*job{j})
+				default:
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < MaxBatch {
+			select {
+			case j := <-s.queue:
+				batch = append(batch, j)
+			default:
+				break fill
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit runs the batch in one transaction, each job in its own savepoint,
+// and answers every job once the commit has succeeded or failed.
+func (s *Store) commit(batch []*job) {
+	results := make([]error, len(batch))
+	err := s.runBatch(batch, results)
+	for i, j := range batch {
+		if err != nil && results[i] == nil {
+			results[i] = err
+		}
+		j.result <- classify(results[i])
+	}
+}
+
+func (s *Store) runBatch(batch []*job, results []error) error {
+	ctx := context.Background() // a job's own context may end; the batch must not
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	tx := sqlstore.NewTx(conn, s.dialect)
+	for i, j := range batch {
+		if j.ctx.Err() != nil {
+			results[i] = j.ctx.Err()
+			continue
+		}
+		if _, err := conn.ExecContext(ctx, "SAVEPOINT job"); err != nil {
+			conn.ExecContext(ctx, "ROLLBACK")
+			return err
+		}
+		results[i] = runJob(j, tx)
+		if results[i] != nil {
+			if _, err := conn.ExecContext(ctx, "ROLLBACK TO job"); err != nil {
+				conn.ExecContext(ctx, "ROLLBACK")
+				return err
+			}
+		}
+		if _, err := conn.ExecContext(ctx, "RELEASE job"); err != nil {
+			conn.ExecContext(ctx, "ROLLBACK")
+			return err
+		}
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		conn.ExecContext(ctx, "ROLLBACK")
+		return err
+	}
+	return nil
+}
+
+// runJob runs one job's function, turning a panic into an error so that
+// one bad job cannot take the writer down with the batch.
+func runJob(j *job, tx coffer.Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("transaction panicked: %v", r)
+		}
+	}()
+	return j.fn(tx)
+}

@@ -1,0 +1,466 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"coffer"
+)
+
+const accountWhere = `user_id = ? AND kind = ? AND asset = ? AND product = ? AND lot = ?`
+
+func keyArgs(k coffer.AccountKey) []any {
+	return []any{k.User, k.Kind, k.Asset, k.Product, k.Lot}
+}
+
+// Post implements coffer.Tx. Balances are updated in the order of
+// coffer.AccountKey.Less, each with a conditional UPDATE that refuses to
+// take a user account below zero, so that concurrent payments can neither
+// overdraw nor deadlock each other.
+func (t *Tx) Post(ctx context.Context, tr *coffer.Transaction) (coffer.Posted, error) {
+	if err := tr.Validate(); err != nil {
+		return coffer.Posted{}, err
+	}
+	changes := tr.NetChanges()
+	final := make(map[coffer.AccountKey]int64, len(changes))
+	ids := make(map[coffer.AccountKey]int64, len(changes))
+	for _, c := range changes {
+		id, bal, err := t.applyDelta(ctx, c)
+		if err != nil {
+			return coffer.Posted{}, err
+		}
+		ids[c.Key], final[c.Key] = id, bal
+	}
+	var txID int64
+	if err := t.row(ctx, `INSERT INTO transactions (user_id, kind, memo, created_at_ms) VALUES (?, ?, ?, ?) RETURNING id`,
+		tr.User, tr.Kind, tr.Memo, ms(tr.CreatedAt)).Scan(&txID); err != nil {
+		return coffer.Posted{}, fmt.Errorf("insert transaction: %w", err)
+	}
+	entries := tr.Entries(final)
+	groups, err := t.groupBalances(ctx, entries)
+	if err != nil {
+		return coffer.Posted{}, err
+	}
+	for i, e := range entries {
+		if _, err := t.exec(ctx, `INSERT INTO entries (tx_id, account_id, user_id, account_kind, amount, balance_after, group_balance_after, method, details, created_at_ms)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			txID, ids[e.Key], e.Key.User, e.Key.Kind, e.Amount, e.BalanceAfter, groups[i], e.Method, e.Details, ms(tr.CreatedAt)); err != nil {
+			return coffer.Posted{}, fmt.Errorf("insert entry: %w", err)
+		}
+	}
+	return coffer.Posted{ID: txID, Balances: final}, nil
+}
+
+// applyDelta changes one account's balance and returns its id and new
+// balance, creating the account on its first credit (system accounts on
+// any movement).
+func (t *Tx) applyDelta(ctx context.Context, c coffer.AccountChange) (id, balance int64, err error) {
+	args := append([]any{c.Delta}, keyArgs(c.Key)...)
+	args = append(args, c.Delta)
+	for try := 0; try < 2; try++ {
+		err = t.row(ctx, `UPDATE accounts SET balance = balance + ? WHERE `+accountWhere+` AND (user_id = 0 OR balance + ? >= 0) RETURNING id, balance`, args...).Scan(&id, &balance)
+		if err == nil {
+			return id, balance, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return 0, 0, fmt.Errorf("update balance of %s: %w", c.Key, err)
+		}
+		if c.Key.IsUser() && c.Delta < 0 {
+			return 0, 0, &coffer.Error{Code: c.ShortfallCode, Detail: c.Key.String()}
+		}
+		ins := append(keyArgs(c.Key), c.Delta)
+		err = t.row(ctx, `INSERT INTO accounts (user_id, kind, asset, product, lot, matures_on, balance) VALUES (?, ?, ?, ?, ?, '', ?)
+			ON CONFLICT (user_id, kind, asset, product, lot) DO NOTHING RETURNING id, balance`, ins...).Scan(&id, &balance)
+		if err == nil {
+			return id, balance, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return 0, 0, fmt.Errorf("create account %s: %w", c.Key, err)
+		}
+		// Created concurrently by another transaction: update it.
+	}
+	return 0, 0, fmt.Errorf("account %s: neither updated nor created", c.Key)
+}
+
+// groupBalances returns, for each entry, the balance of the owner's whole
+// group of accounts of that kind right after it: the sum of all wealth
+// holdings for wealth entries, the account's own balance for the others.
+func (t *Tx) groupBalances(ctx context.Context, entries []coffer.Entry) ([]int64, error) {
+	out := make([]int64, len(entries))
+	totals := map[coffer.UserID]int64{}
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
+		if e.Key.Kind != coffer.KindWealth || !e.Key.IsUser() {
+			out[i] = e.BalanceAfter
+			continue
+		}
+		total, ok := totals[e.Key.User]
+		if !ok {
+			if err := t.row(ctx, `SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE user_id = ? AND kind = ?`, e.Key.User, coffer.KindWealth).Scan(&total); err != nil {
+				return nil, err
+			}
+		}
+		out[i] = total
+		totals[e.Key.User] = total - e.Amount // the group's total before this entry
+	}
+	return out, nil
+}
+
+// CreateLot implements coffer.Tx.
+func (t *Tx) CreateLot(ctx context.Context, user coffer.UserID, product, maturesOn string) (coffer.AccountKey, error) {
+	k := coffer.AccountKey{User: user, Kind: coffer.KindWealth, Asset: coffer.AssetCNY, Product: product}
+	if err := t.row(ctx, `SELECT COALESCE(MAX(lot), 0) + 1 FROM accounts WHERE user_id = ? AND kind = ? AND product = ?`, user, coffer.KindWealth, product).Scan(&k.Lot); err != nil {
+		return k, err
+	}
+	_, err := t.exec(ctx, `INSERT INTO accounts (user_id, kind, asset, product, lot, matures_on, balance) VALUES (?, ?, ?, ?, ?, ?, 0)`,
+		k.User, k.Kind, k.Asset, k.Product, k.Lot, maturesOn)
+	return k, err
+}
+
+// AddDailySpend implements coffer.Tx with one conditional upsert.
+func (t *Tx) AddDailySpend(ctx context.Context, user coffer.UserID, day string, amount, limit coffer.Amount) error {
+	if amount > limit {
+		return &coffer.Error{Code: coffer.ErrLimitDaily}
+	}
+	var spent int64
+	err := t.row(ctx, `INSERT INTO spend_days (user_id, day, spent) VALUES (?, ?, ?)
+		ON CONFLICT (user_id, day) DO UPDATE SET spent = spend_days.spent + excluded.spent
+		WHERE spend_days.spent + excluded.spent <= ? RETURNING spent`, user, day, amount, limit).Scan(&spent)
+	if errors.Is(err, sql.ErrNoRows) {
+		return &coffer.Error{Code: coffer.ErrLimitDaily}
+	}
+	return err
+}
+
+// Balance implements coffer.ReadTx; an account never credited is 0.
+func (t *Tx) Balance(ctx context.Context, k coffer.AccountKey) (int64, error) {
+	var bal int64
+	err := t.row(ctx, `SELECT balance FROM accounts WHERE `+accountWhere, keyArgs(k)...).Scan(&bal)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return bal, err
+}
+
+// Holdings implements coffer.ReadTx.
+func (t *Tx) Holdings(ctx context.Context, user coffer.UserID) ([]coffer.Holding, error) {
+	rows, err := t.query(ctx, `SELECT kind, asset, product, lot, matures_on, balance FROM accounts WHERE user_id = ? ORDER BY id`, user)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []coffer.Holding
+	for rows.Next() {
+		h := coffer.Holding{Key: coffer.AccountKey{User: user}}
+		if err := rows.Scan(&h.Key.Kind, &h.Key.Asset, &h.Key.Product, &h.Key.Lot, &h.MaturesOn, &h.Balance); err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// Bills implements coffer.ReadTx by keyset paging on (user_id, account_kind, id).
+func (t *Tx) Bills(ctx context.Context, user coffer.UserID, kind coffer.AccountKind, beforeID int64, limit int) ([]coffer.Bill, error) {
+	if beforeID <= 0 {
+		beforeID = 1<<63 - 1
+	}
+	rows, err := t.query(ctx, `SELECT id, created_at_ms, amount, group_balance_after, method, details FROM entries
+		WHERE user_id = ? AND account_kind = ? AND id < ? ORDER BY id DESC LIMIT ?`, user, kind, beforeID, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]coffer.Bill, 0, limit)
+	for rows.Next() {
+		var b coffer.Bill
+		var at int64
+		if err := rows.Scan(&b.ID, &at, &b.Amount, &b.BalanceAfter, &b.Method, &b.Details); err != nil {
+			return nil, err
+		}
+		b.Date = fromMS(at)
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// CheckLedger implements coffer.ReadTx.
+func (t *Tx) CheckLedger(ctx context.Context) (coffer.LedgerReport, error) {
+	var r coffer.LedgerReport
+	if err := t.row(ctx, `SELECT (SELECT COUNT(*) FROM accounts), (SELECT COUNT(*) FROM entries), (SELECT COUNT(*) FROM transactions)`).Scan(&r.Accounts, &r.Entries, &r.Transactions); err != nil {
+		return r, err
+	}
+	checks := []struct {
+		what  string
+		query string
+	}{
+		{"asset %v sums to %v, not 0", `SELECT asset, SUM(balance) FROM accounts GROUP BY asset HAVING SUM(balance) <> 0`},
+		{"user account %v is negative: %v", `SELECT id, balance FROM accounts WHERE user_id <> 0 AND balance < 0`},
+		{"account %v balance differs from its entries by %v", `SELECT a.id, a.balance - COALESCE(e.total, 0) FROM accounts a
+			LEFT JOIN (SELECT account_id, SUM(amount) AS total FROM entries GROUP BY account_id) e ON e.account_id = a.id
+			WHERE a.balance <> COALESCE(e.total, 0)`},
+		{"transaction %v does not balance: %v", `SELECT e.tx_id, a.asset || ' ' || CAST(SUM(e.amount) AS TEXT) FROM entries e JOIN accounts a ON a.id = e.account_id
+			GROUP BY e.tx_id, a.asset HAVING SUM(e.amount) <> 0`},
+		{"account %v last balance_after differs from its balance by %v", `SELECT a.id, a.balance - e.balance_after FROM accounts a
+			JOIN entries e ON e.id = (SELECT MAX(id) FROM entries WHERE account_id = a.id) WHERE e.balance_after <> a.balance`},
+	}
+	for _, c := range checks {
+		rows, err := t.query(ctx, c.query)
+		if err != nil {
+			return r, fmt.Errorf("check %q: %w", c.what, err)
+		}
+		for rows.Next() {
+			var a, b string
+			if err := rows.Scan(&a, &b); err != nil {
+				rows.Close()
+				return r, err
+			}
+			r.Problems = append(r.Problems, fmt.Sprintf(c.what, a, b))
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+// GoldQuote implements coffer.ReadTx.
+func (t *Tx) GoldQuote(ctx context.Context) (coffer.GoldQuote, error) {
+	var q coffer.GoldQuote
+	var at int64
+	err := t.row(ctx, `SELECT price, updated_at_ms FROM gold_quote WHERE id = 1`).Scan(&q.Price, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return q, &coffer.Error{Code: coffer.ErrProductNotFound, Detail: "no gold quote"}
+	}
+	q.UpdatedAt = fromMS(at)
+	return q, err
+}
+
+// SetGoldQuote implements coffer.Tx.
+func (t *Tx) SetGoldQuote(ctx context.Context, q coffer.GoldQuote) error {
+	_, err := t.exec(ctx, `INSERT INTO gold_quote (id, price, updated_at_ms) VALUES (1, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET price = excluded.price, updated_at_ms = excluded.updated_at_ms`, q.Price, ms(q.UpdatedAt))
+	return err
+}
+
+const wealthColumns = `kind, name, annual_yield_bp, min_amount, term_days, retired`
+
+func scanWealth(r interface{ Scan(...any) error }) (coffer.WealthProduct, error) {
+	var p coffer.WealthProduct
+	var retired int
+	err := r.Scan(&p.Kind, &p.Name, &p.AnnualYieldBP, &p.MinAmount, &p.TermDays, &retired)
+	p.Retired = retired != 0
+	return p, err
+}
+
+// WealthProducts implements coffer.ReadTx.
+func (t *Tx) WealthProducts(ctx context.Context) ([]coffer.WealthProduct, error) {
+	rows, err := t.query(ctx, `SELECT `+wealthColumns+` FROM wealth_products ORDER BY term_days, kind`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []coffer.WealthProduct
+	for rows.Next() {
+		p, err := scanWealth(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// WealthProduct implements coffer.ReadTx.
+func (t *Tx) WealthProduct(ctx context.Context, kind string) (coffer.WealthProduct, error) {
+	p, err := scanWealth(t.row(ctx, `SELECT `+wealthColumns+` FROM wealth_products WHERE kind = ?`, kind))
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, &coffer.Error{Code: coffer.ErrProductNotFound, Field: "kind"}
+	}
+	return p, err
+}
+
+// PutWealthProduct implements coffer.Tx.
+func (t *Tx) PutWealthProduct(ctx context.Context, p coffer.WealthProduct) error {
+	_, err := t.exec(ctx, `INSERT INTO wealth_products (`+wealthColumns+`) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (kind) DO UPDATE SET name = excluded.name, annual_yield_bp = excluded.annual_yield_bp,
+		min_amount = excluded.min_amount, term_days = excluded.term_days, retired = excluded.retired`,
+		p.Kind, p.Name, p.AnnualYieldBP, p.MinAmount, p.TermDays, boolInt(p.Retired))
+	return err
+}
+
+const fundColumns = `code, name, nav, nav_date, retired`
+
+func scanFund(r interface{ Scan(...any) error }) (coffer.Fund, error) {
+	var f coffer.Fund
+	var retired int
+	err := r.Scan(&f.Code, &f.Name, &f.NAV, &f.NAVDate, &retired)
+	f.Retired = retired != 0
+	return f, err
+}
+
+// Funds implements coffer.ReadTx.
+func (t *Tx) Funds(ctx context.Context) ([]coffer.Fund, error) {
+	rows, err := t.query(ctx, `SELECT `+fundColumns+` FROM funds ORDER BY code`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []coffer.Fund
+	for rows.Next() {
+		f, err := scanFund(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// Fund implements coffer.ReadTx.
+func (t *Tx) Fund(ctx context.Context, code string) (coffer.Fund, error) {
+	f, err := scanFund(t.row(ctx, `SELECT `+fundColumns+` FROM funds WHERE code = ?`, code))
+	if errors.Is(err, sql.ErrNoRows) {
+		return f, &coffer.Error{Code: coffer.ErrProductNotFound, Field: "code"}
+	}
+	return f, err
+}
+
+// PutFund implements coffer.Tx; it also records the NAV in the history.
+func (t *Tx) PutFund(ctx context.Context, f coffer.Fund) error {
+	if _, err := t.exec(ctx, `INSERT INTO funds (`+fundColumns+`) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (code) DO UPDATE SET name = excluded.name, nav = excluded.nav, nav_date = excluded.nav_date, retired = excluded.retired`,
+		f.Code, f.Name, f.NAV, f.NAVDate, boolInt(f.Retired)); err != nil {
+		return err
+	}
+	_, err := t.exec(ctx, `INSERT INTO fund_navs (code, nav_date, nav) VALUES (?, ?, ?)
+		ON CONFLICT (code, nav_date) DO UPDATE SET nav = excluded.nav`, f.Code, f.NAVDate, f.NAV)
+	return err
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Schema is the portable part of the schema: each store wraps it in its own
+// migration, substituting the identity column type for {{ID}} and the
+// binary type for {{BLOB}}.
+const Schema = `
+CREATE TABLE users (
+	id {{ID}},
+	username TEXT NOT NULL,
+	username_key TEXT NOT NULL UNIQUE,
+	email TEXT NOT NULL,
+	email_key TEXT NOT NULL UNIQUE,
+	mobile TEXT NOT NULL UNIQUE,
+	cardnum TEXT NOT NULL UNIQUE,
+	password_hash TEXT NOT NULL,
+	pay_password_mac {{BLOB}},
+	pay_failures INTEGER NOT NULL DEFAULT 0,
+	pay_locked_until_ms BIGINT NOT NULL DEFAULT 0,
+	created_at_ms BIGINT NOT NULL
+);
+CREATE TABLE sessions (
+	token_hash {{BLOB}} PRIMARY KEY,
+	user_id BIGINT NOT NULL REFERENCES users (id),
+	created_at_ms BIGINT NOT NULL,
+	last_seen_at_ms BIGINT NOT NULL
+);
+CREATE INDEX sessions_user ON sessions (user_id);
+CREATE INDEX sessions_seen ON sessions (last_seen_at_ms);
+CREATE TABLE attempts (
+	key TEXT PRIMARY KEY,
+	failures INTEGER NOT NULL,
+	window_start_ms BIGINT NOT NULL,
+	locked_until_ms BIGINT NOT NULL
+);
+CREATE TABLE idempotency (
+	user_id BIGINT NOT NULL REFERENCES users (id),
+	key TEXT NOT NULL,
+	request_hash {{BLOB}} NOT NULL,
+	status INTEGER NOT NULL,
+	body {{BLOB}} NOT NULL,
+	created_at_ms BIGINT NOT NULL,
+	PRIMARY KEY (user_id, key)
+);
+CREATE INDEX idempotency_created ON idempotency (created_at_ms);
+CREATE TABLE accounts (
+	id {{ID}},
+	user_id BIGINT NOT NULL,
+	kind TEXT NOT NULL,
+	asset TEXT NOT NULL,
+	product TEXT NOT NULL DEFAULT '',
+	lot BIGINT NOT NULL DEFAULT 0,
+	matures_on TEXT NOT NULL DEFAULT '',
+	balance BIGINT NOT NULL,
+	UNIQUE (user_id, kind, asset, product, lot),
+	CHECK (user_id = 0 OR balance >= 0)
+);
+CREATE TABLE transactions (
+	id {{ID}},
+	user_id BIGINT NOT NULL,
+	kind TEXT NOT NULL,
+	memo TEXT NOT NULL DEFAULT '',
+	created_at_ms BIGINT NOT NULL
+);
+CREATE TABLE entries (
+	id {{ID}},
+	tx_id BIGINT NOT NULL REFERENCES transactions (id),
+	account_id BIGINT NOT NULL REFERENCES accounts (id),
+	user_id BIGINT NOT NULL,
+	account_kind TEXT NOT NULL,
+	amount BIGINT NOT NULL,
+	balance_after BIGINT NOT NULL,
+	group_balance_after BIGINT NOT NULL,
+	method TEXT NOT NULL,
+	details TEXT NOT NULL,
+	created_at_ms BIGINT NOT NULL
+);
+CREATE INDEX entries_owner ON entries (user_id, account_kind, id);
+CREATE INDEX entries_account ON entries (account_id, id);
+CREATE INDEX entries_tx ON entries (tx_id);
+CREATE TABLE spend_days (
+	user_id BIGINT NOT NULL,
+	day TEXT NOT NULL,
+	spent BIGINT NOT NULL,
+	PRIMARY KEY (user_id, day)
+);
+CREATE TABLE wealth_products (
+	kind TEXT PRIMARY KEY,
+	name TEXT NOT NULL,
+	annual_yield_bp BIGINT NOT NULL,
+	min_amount BIGINT NOT NULL,
+	term_days INTEGER NOT NULL,
+	retired INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE funds (
+	code TEXT PRIMARY KEY,
+	name TEXT NOT NULL,
+	nav BIGINT NOT NULL,
+	nav_date TEXT NOT NULL,
+	retired INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE fund_navs (
+	code TEXT NOT NULL,
+	nav_date TEXT NOT NULL,
+	nav BIGINT NOT NULL,
+	PRIMARY KEY (code, nav_date)
+);
+CREATE TABLE gold_quote (
+	id INTEGER PRIMARY KEY,
+	price BIGINT NOT NULL,
+	updated_at_ms BIGINT NOT NULL
+);
+`
+
+// SchemaFor returns Schema with the identity and binary types filled in.
+func SchemaFor(identity, blob string) string {
+	return strings.NewReplacer("{{ID}}", identity, "{{BLOB}}", blob).Replace(Schema)
+}

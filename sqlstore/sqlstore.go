@@ -1,0 +1,275 @@
+// Package sqlstore implements coffer.Tx in portable SQL over database/sql.
+// The sqlite and postgres packages own their connections, schema, locking
+// and retries, and hand a Querier and a Dialect to this package; the SQL
+// here keeps to what both (and distributed PostgreSQL-compatible engines)
+// support: ON CONFLICT, RETURNING, integer times in unix milliseconds.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"coffer"
+)
+
+// Querier is what a Tx runs its statements on: a *sql.Tx, a *sql.Conn or a
+// wrapper that caches prepared statements.
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Dialect is what differs between the databases.
+type Dialect struct {
+	// Dollar rewrites ? placeholders as $1, $2, ... (PostgreSQL).
+	Dollar bool
+	// UniqueViolation reports whether err is a unique-constraint
+	// violation and returns the text that names the constraint.
+	UniqueViolation func(err error) (string, bool)
+
+	rebound sync.Map // query -> rebound query
+}
+
+// Rebind returns query with the dialect's placeholders.
+func (d *Dialect) Rebind(query string) string {
+	if !d.Dollar {
+		return query
+	}
+	if q, ok := d.rebound.Load(query); ok {
+		return q.(string)
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	d.rebound.Store(query, b.String())
+	return b.String()
+}
+
+// Tx implements coffer.Tx on a Querier.
+type Tx struct {
+	q Querier
+	d *Dialect
+}
+
+// NewTx returns a Tx running its statements on q.
+func NewTx(q Querier, d *Dialect) *Tx { return &Tx{q: q, d: d} }
+
+var _ coffer.Tx = (*Tx)(nil)
+
+func (t *Tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.q.ExecContext(ctx, t.d.Rebind(query), args...)
+}
+
+func (t *Tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.q.QueryContext(ctx, t.d.Rebind(query), args...)
+}
+
+func (t *Tx) row(ctx context.Context, query string, args ...any) *sql.Row {
+	return t.q.QueryRowContext(ctx, t.d.Rebind(query), args...)
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v)
+}
+
+const userColumns = `id, username, email, mobile, cardnum, password_hash, pay_password_mac, pay_failures, pay_locked_until_ms, created_at_ms`
+
+func scanUser(r interface{ Scan(...any) error }) (coffer.User, error) {
+	var u coffer.User
+	var locked, created int64
+	err := r.Scan(&u.ID, &u.Username, &u.Email, &u.Mobile, &u.CardNum, &u.PasswordHash, &u.PayPasswordMAC, &u.PayFailures, &locked, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return u, &coffer.Error{Code: coffer.ErrUserNotFound}
+	}
+	u.PayLockedUntil, u.CreatedAt = fromMS(locked), fromMS(created)
+	return u, err
+}
+
+// UserByID implements coffer.ReadTx.
+func (t *Tx) UserByID(ctx context.Context, id coffer.UserID) (coffer.User, error) {
+	return scanUser(t.row(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+}
+
+// UserByMobile implements coffer.ReadTx.
+func (t *Tx) UserByMobile(ctx context.Context, mobile string) (coffer.User, error) {
+	return scanUser(t.row(ctx, `SELECT `+userColumns+` FROM users WHERE mobile = ?`, mobile))
+}
+
+// UserByUsername implements coffer.ReadTx; usernames match regardless of case.
+func (t *Tx) UserByUsername(ctx context.Context, username string) (coffer.User, error) {
+	return scanUser(t.row(ctx, `SELECT `+userColumns+` FROM users WHERE username_key = ?`, coffer.FoldKey(username)))
+}
+
+// CountUsers implements coffer.ReadTx.
+func (t *Tx) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	err := t.row(ctx, `SELECT COUNT(*) FROM users`).Scan(&n)
+	return n, err
+}
+
+// CreateUser implements coffer.Tx.
+func (t *Tx) CreateUser(ctx context.Context, u *coffer.User) error {
+	err := t.row(ctx, `INSERT INTO users (username, username_key, email, email_key, mobile, cardnum, password_hash, pay_password_mac, pay_failures, pay_locked_until_ms, created_at_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?) RETURNING id`,
+		u.Username, coffer.FoldKey(u.Username), u.Email, coffer.FoldKey(u.Email), u.Mobile, u.CardNum, u.PasswordHash, u.PayPasswordMAC, ms(u.CreatedAt)).Scan(&u.ID)
+	if err != nil {
+		if name, ok := t.d.UniqueViolation(err); ok {
+			switch {
+			case strings.Contains(name, "username"):
+				return &coffer.Error{Code: coffer.ErrUsernameTaken}
+			case strings.Contains(name, "email"):
+				return &coffer.Error{Code: coffer.ErrEmailTaken}
+			case strings.Contains(name, "cardnum"):
+				return &coffer.Error{Code: coffer.ErrCardTaken}
+			case strings.Contains(name, "mobile"):
+				return &coffer.Error{Code: coffer.ErrMobileTaken}
+			}
+		}
+		return fmt.Errorf("insert user: %w", err)
+	}
+	_, err = t.exec(ctx, `INSERT INTO accounts (user_id, kind, asset, product, lot, matures_on, balance) VALUES (?, ?, ?, '', 0, '', 0)`, u.ID, coffer.KindCard, coffer.AssetCNY)
+	return err
+}
+
+// SetPayPassword implements coffer.Tx.
+func (t *Tx) SetPayPassword(ctx context.Context, user coffer.UserID, mac []byte) error {
+	_, err := t.exec(ctx, `UPDATE users SET pay_password_mac = ? WHERE id = ?`, mac, user)
+	return err
+}
+
+// AddPayFailure implements coffer.Tx.
+func (t *Tx) AddPayFailure(ctx context.Context, user coffer.UserID) (int, error) {
+	var n int
+	err := t.row(ctx, `UPDATE users SET pay_failures = pay_failures + 1 WHERE id = ? RETURNING pay_failures`, user).Scan(&n)
+	return n, err
+}
+
+// SetPayFailures implements coffer.Tx.
+func (t *Tx) SetPayFailures(ctx context.Context, user coffer.UserID, failures int, lockedUntil time.Time) error {
+	_, err := t.exec(ctx, `UPDATE users SET pay_failures = ?, pay_locked_until_ms = ? WHERE id = ?`, failures, ms(lockedUntil), user)
+	return err
+}
+
+// Session implements coffer.ReadTx.
+func (t *Tx) Session(ctx context.Context, tokenHash []byte) (coffer.Session, error) {
+	s := coffer.Session{TokenHash: tokenHash}
+	var created, seen int64
+	err := t.row(ctx, `SELECT user_id, created_at_ms, last_seen_at_ms FROM sessions WHERE token_hash = ?`, tokenHash).Scan(&s.User, &created, &seen)
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, &coffer.Error{Code: coffer.ErrUnauthorized}
+	}
+	s.CreatedAt, s.LastSeenAt = fromMS(created), fromMS(seen)
+	return s, err
+}
+
+// CreateSession implements coffer.Tx.
+func (t *Tx) CreateSession(ctx context.Context, s coffer.Session) error {
+	_, err := t.exec(ctx, `INSERT INTO sessions (token_hash, user_id, created_at_ms, last_seen_at_ms) VALUES (?, ?, ?, ?)`, s.TokenHash, s.User, ms(s.CreatedAt), ms(s.LastSeenAt))
+	return err
+}
+
+// TouchSession implements coffer.Tx.
+func (t *Tx) TouchSession(ctx context.Context, tokenHash []byte, at time.Time) error {
+	_, err := t.exec(ctx, `UPDATE sessions SET last_seen_at_ms = ? WHERE token_hash = ? AND last_seen_at_ms < ?`, ms(at), tokenHash, ms(at))
+	return err
+}
+
+// DeleteSession implements coffer.Tx.
+func (t *Tx) DeleteSession(ctx context.Context, tokenHash []byte) error {
+	_, err := t.exec(ctx, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash)
+	return err
+}
+
+// DeleteExpired implements coffer.Tx: it removes sessions idle for a day
+// past any sane idle limit, attempt counters whose lock and window are long
+// over, and idempotency keys older than the 24 hours they are promised.
+func (t *Tx) DeleteExpired(ctx context.Context, now time.Time) error {
+	const keep = 48 * time.Hour
+	cutoff := ms(now.Add(-keep))
+	for _, q := range []string{
+		`DELETE FROM sessions WHERE last_seen_at_ms < ?`,
+		`DELETE FROM attempts WHERE window_start_ms < ? AND locked_until_ms < ?`,
+		`DELETE FROM idempotency WHERE created_at_ms < ?`,
+	} {
+		args := []any{cutoff}
+		if strings.Count(q, "?") == 2 {
+			args = append(args, ms(now))
+		}
+		if _, err := t.exec(ctx, q, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Attempt implements coffer.ReadTx; an unknown key is the zero Attempt.
+func (t *Tx) Attempt(ctx context.Context, key string) (coffer.Attempt, error) {
+	var a coffer.Attempt
+	var start, locked int64
+	err := t.row(ctx, `SELECT key, failures, window_start_ms, locked_until_ms FROM attempts WHERE key = ?`, key).Scan(&a.Key, &a.Failures, &start, &locked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return coffer.Attempt{}, nil
+	}
+	a.WindowStart, a.LockedUntil = fromMS(start), fromMS(locked)
+	return a, err
+}
+
+// PutAttempt implements coffer.Tx.
+func (t *Tx) PutAttempt(ctx context.Context, a coffer.Attempt) error {
+	_, err := t.exec(ctx, `INSERT INTO attempts (key, failures, window_start_ms, locked_until_ms) VALUES (?, ?, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, window_start_ms = excluded.window_start_ms, locked_until_ms = excluded.locked_until_ms`,
+		a.Key, a.Failures, ms(a.WindowStart), ms(a.LockedUntil))
+	return err
+}
+
+// DeleteAttempt implements coffer.Tx.
+func (t *Tx) DeleteAttempt(ctx context.Context, key string) error {
+	_, err := t.exec(ctx, `DELETE FROM attempts WHERE key = ?`, key)
+	return err
+}
+
+// Idempotent implements coffer.ReadTx.
+func (t *Tx) Idempotent(ctx context.Context, user coffer.UserID, key string) (coffer.IdempotentRecord, bool, error) {
+	r := coffer.IdempotentRecord{User: user, Key: key}
+	var created int64
+	err := t.row(ctx, `SELECT request_hash, status, body, created_at_ms FROM idempotency WHERE user_id = ? AND key = ?`, user, key).Scan(&r.RequestHash, &r.Status, &r.Body, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false, nil
+	}
+	r.CreatedAt = fromMS(created)
+	return r, err == nil, err
+}
+
+// PutIdempotent implements coffer.Tx.
+func (t *Tx) PutIdempotent(ctx context.Context, r coffer.IdempotentRecord) error {
+	_, err := t.exec(ctx, `INSERT INTO idempotency (user_id, key, request_hash, status, body, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)`,
+		r.User, r.Key, r.RequestHash, r.Status, r.Body, ms(r.CreatedAt))
+	if _, dup := t.d.UniqueViolation(err); err != nil && dup {
+		return &coffer.Error{Code: coffer.ErrIdempotencyReuse}
+	}
+	return err
+}

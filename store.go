@@ -1,0 +1,119 @@
+package coffer
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the persistence the service needs. Implementations: sqlite (the
+// embedded default) and postgres. Both pass the storetest conformance suite.
+type Store interface {
+	// Update runs fn in one read-write transaction: everything fn wrote is
+	// committed together when it returns nil and rolled back when it
+	// returns an error, which Update then returns. fn may be run more than
+	// once (retries after serialization failures), so it must have no
+	// effect outside the transaction. A database that refuses writes yields
+	// ErrUnavailable.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// View runs fn in a read-only transaction.
+	View(ctx context.Context, fn func(ReadTx) error) error
+	// Close releases the store's resources.
+	Close() error
+}
+
+// ReadTx reads the store. Lookups of a missing row return an *Error with a
+// NOT_FOUND-kind code (ErrUserNotFound, ErrProductNotFound) or ErrUnauthorized
+// for sessions.
+type ReadTx interface {
+	UserByID(ctx context.Context, id UserID) (User, error)
+	UserByMobile(ctx context.Context, mobile string) (User, error)
+	UserByUsername(ctx context.Context, username string) (User, error)
+	CountUsers(ctx context.Context) (int, error)
+
+	Session(ctx context.Context, tokenHash []byte) (Session, error)
+	Attempt(ctx context.Context, key string) (Attempt, error)
+	Idempotent(ctx context.Context, user UserID, key string) (IdempotentRecord, bool, error)
+
+	Balance(ctx context.Context, key AccountKey) (int64, error)
+	Holdings(ctx context.Context, user UserID) ([]Holding, error)
+	// Bills lists the entries of the user's accounts of kind (card or
+	// wealth), newest first, with ids below beforeID (0: from the newest).
+	Bills(ctx context.Context, user UserID, kind AccountKind, beforeID int64, limit int) ([]Bill, error)
+
+	GoldQuote(ctx context.Context) (GoldQuote, error)
+	WealthProducts(ctx context.Context) ([]WealthProduct, error)
+	WealthProduct(ctx context.Context, kind string) (WealthProduct, error)
+	Funds(ctx context.Context) ([]Fund, error)
+	Fund(ctx context.Context, code string) (Fund, error)
+
+	// CheckLedger verifies every invariant of the ledger.
+	CheckLedger(ctx context.Context) (LedgerReport, error)
+}
+
+// Tx reads and writes the store inside one transaction.
+type Tx interface {
+	ReadTx
+
+	// CreateUser inserts the user and their card account; it fails with
+	// ErrUsernameTaken, ErrMobileTaken, ErrEmailTaken or ErrCardTaken.
+	CreateUser(ctx context.Context, u *User) error
+	SetPayPassword(ctx context.Context, user UserID, mac []byte) error
+	// AddPayFailure counts one more wrong payment password in a row and
+	// returns the new count.
+	AddPayFailure(ctx context.Context, user UserID) (int, error)
+	SetPayFailures(ctx context.Context, user UserID, failures int, lockedUntil time.Time) error
+
+	CreateSession(ctx context.Context, s Session) error
+	TouchSession(ctx context.Context, tokenHash []byte, at time.Time) error
+	DeleteSession(ctx context.Context, tokenHash []byte) error
+	DeleteExpired(ctx context.Context, now time.Time) error
+
+	PutAttempt(ctx context.Context, a Attempt) error
+	DeleteAttempt(ctx context.Context, key string) error
+
+	// PutIdempotent stores a payment's answer under its key; it fails with
+	// ErrIdempotencyReuse if the key is taken.
+	PutIdempotent(ctx context.Context, r IdempotentRecord) error
+
+	// Post applies a transaction: every leg or none. It fails with the
+	// leg's ShortfallCode when a user account would go negative.
+	Post(ctx context.Context, t *Transaction) (Posted, error)
+	// CreateLot opens a new fixed-term wealth lot of product for user and
+	// returns its key.
+	CreateLot(ctx context.Context, user UserID, product string, maturesOn string) (AccountKey, error)
+	// AddDailySpend adds amount to the user's outgoing payments of day and
+	// fails with ErrLimitDaily if the total would pass limit.
+	AddDailySpend(ctx context.Context, user UserID, day string, amount, limit Amount) error
+
+	SetGoldQuote(ctx context.Context, q GoldQuote) error
+	PutWealthProduct(ctx context.Context, p WealthProduct) error
+	PutFund(ctx context.Context, f Fund) error
+}
+
+// Session is a login session. The token itself is never stored: only its
+// SHA-256.
+type Session struct {
+	TokenHash  []byte
+	User       UserID
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+}
+
+// Attempt counts failures of one throttled key (a username or a client
+// address) within a window.
+type Attempt struct {
+	Key         string
+	Failures    int
+	WindowStart time.Time
+	LockedUntil time.Time
+}
+
+// IdempotentRecord is a payment's stored answer.
+type IdempotentRecord struct {
+	User        UserID
+	Key         string
+	RequestHash []byte
+	Status      int
+	Body        []byte
+	CreatedAt   time.Time
+}
