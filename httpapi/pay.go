@@ -10,7 +10,7 @@ import (
 
 // Ceilings of the quantities a payment may carry.
 const (
-	maxWeightMG = 1_000_000_000       // one tonne of gold
+	maxWeightMG = 1_000_000_000      // one tonne of gold
 	maxShares   = 1_000_000_000_0000 // a billion shares
 )
 
