@@ -48,6 +48,9 @@ type ReadTx interface {
 
 	// CheckLedger verifies every invariant of the ledger.
 	CheckLedger(ctx context.Context) (LedgerReport, error)
+	// CountRows counts the rows of every table, by table name: operators
+	// see the store's size, tests see that a failure wrote nothing.
+	CountRows(ctx context.Context) (map[string]int64, error)
 }
 
 // Tx reads and writes the store inside one transaction.

@@ -228,6 +228,22 @@ func (t *Tx) CheckLedger(ctx context.Context) (coffer.LedgerReport, error) {
 	return r, nil
 }
 
+// Tables lists every table of the schema.
+var Tables = []string{"users", "sessions", "attempts", "idempotency", "accounts", "transactions", "entries", "spend_days", "wealth_products", "funds", "fund_navs", "gold_quote"}
+
+// CountRows implements coffer.ReadTx.
+func (t *Tx) CountRows(ctx context.Context) (map[string]int64, error) {
+	out := make(map[string]int64, len(Tables))
+	for _, table := range Tables {
+		var n int64
+		if err := t.row(ctx, `SELECT COUNT(*) FROM `+table).Scan(&n); err != nil {
+			return nil, err
+		}
+		out[table] = n
+	}
+	return out, nil
+}
+
 // GoldQuote implements coffer.ReadTx.
 func (t *Tx) GoldQuote(ctx context.Context) (coffer.GoldQuote, error) {
 	var q coffer.GoldQuote
