@@ -48,6 +48,7 @@ const (
 	ErrUnknownMode        Code = "UNKNOWN_MODE"
 	ErrIdempotencyReuse   Code = "IDEMPOTENCY_KEY_REUSED"
 	ErrIdempotencyPending Code = "IDEMPOTENCY_IN_PROGRESS"
+	ErrDayClosed          Code = "DAY_CLOSED"
 	ErrUnavailable        Code = "UNAVAILABLE"
 	ErrOverloaded         Code = "OVERLOADED"
 	ErrInternal           Code = "INTERNAL"

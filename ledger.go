@@ -247,6 +247,8 @@ type Holding struct {
 	Key       AccountKey
 	Balance   int64
 	MaturesOn string // YYYY-MM-DD for fixed-term wealth lots
+	// Carry is accrued interest below one fen, in ten-thousandths of a fen.
+	Carry int64
 }
 
 // LedgerReport is the result of verifying the ledger's invariants.

@@ -48,6 +48,17 @@ type ReadTx interface {
 
 	// CheckLedger verifies every invariant of the ledger.
 	CheckLedger(ctx context.Context) (LedgerReport, error)
+	// LastClosedDay is the latest business day closed, "" when none is.
+	LastClosedDay(ctx context.Context) (string, error)
+	// FirstEntryAt is the time of the first entry on any account of kind;
+	// ok is false when there is none.
+	FirstEntryAt(ctx context.Context, kind AccountKind) (at time.Time, ok bool, err error)
+	// WealthHoldings lists every user's wealth accounts with their interest carry.
+	WealthHoldings(ctx context.Context) ([]Holding, error)
+	// BalanceBefore is the balance of key counting only entries created
+	// before the instant before.
+	BalanceBefore(ctx context.Context, key AccountKey, before time.Time) (int64, error)
+
 	// CountRows counts the rows of every table, by table name: operators
 	// see the store's size, tests see that a failure wrote nothing.
 	CountRows(ctx context.Context) (map[string]int64, error)
@@ -87,6 +98,17 @@ type Tx interface {
 	// AddDailySpend adds amount to the user's outgoing payments of day and
 	// fails with ErrLimitDaily if the total would pass limit.
 	AddDailySpend(ctx context.Context, user UserID, day string, amount, limit Amount) error
+
+	// CloseDay records that day is closed; it fails with ErrDayClosed if
+	// it was already.
+	CloseDay(ctx context.Context, day string, at time.Time) error
+	// SetInterestCarry keeps a holding's interest below one fen, in
+	// ten-thousandths of a fen, for its next day.
+	SetInterestCarry(ctx context.Context, key AccountKey, carry int64) error
+	// SetFundNAV records a fund's NAV for a date; the fund's current NAV
+	// follows when the date is the latest. ErrProductNotFound for an
+	// unknown fund.
+	SetFundNAV(ctx context.Context, code, date string, nav NAV) error
 
 	SetGoldQuote(ctx context.Context, q GoldQuote) error
 	PutWealthProduct(ctx context.Context, p WealthProduct) error

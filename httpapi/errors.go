@@ -53,6 +53,7 @@ var catalogue = map[coffer.Code]message{
 	coffer.ErrUnknownMode:        {http.StatusBadRequest, "不支持的支付方式", "unknown payment mode"},
 	coffer.ErrIdempotencyReuse:   {http.StatusConflict, "幂等键已用于另一个请求", "the idempotency key was used for a different request"},
 	coffer.ErrIdempotencyPending: {http.StatusConflict, "相同请求正在处理中，请稍后重试", "the same request is still in progress; retry"},
+	coffer.ErrDayClosed:          {http.StatusConflict, "该日已结息", "that day is closed already"},
 	coffer.ErrUnavailable:        {http.StatusServiceUnavailable, "服务暂不可用，请稍后重试", "the service cannot take writes now; retry later"},
 	coffer.ErrOverloaded:         {http.StatusServiceUnavailable, "服务繁忙，请稍后重试", "the service is busy; retry later"},
 	coffer.ErrInternal:           {http.StatusInternalServerError, "服务器内部错误", "internal error"},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"coffer"
 )
@@ -229,7 +230,7 @@ func (t *Tx) CheckLedger(ctx context.Context) (coffer.LedgerReport, error) {
 }
 
 // Tables lists every table of the schema.
-var Tables = []string{"users", "sessions", "attempts", "idempotency", "accounts", "transactions", "entries", "spend_days", "wealth_products", "funds", "fund_navs", "gold_quote"}
+var Tables = []string{"users", "sessions", "attempts", "idempotency", "accounts", "transactions", "entries", "spend_days", "wealth_products", "funds", "fund_navs", "gold_quote", "business_days"}
 
 // CountRows implements coffer.ReadTx.
 func (t *Tx) CountRows(ctx context.Context) (map[string]int64, error) {
@@ -416,6 +417,7 @@ CREATE TABLE accounts (
 	lot BIGINT NOT NULL DEFAULT 0,
 	matures_on TEXT NOT NULL DEFAULT '',
 	balance BIGINT NOT NULL,
+	interest_carry BIGINT NOT NULL DEFAULT 0,
 	UNIQUE (user_id, kind, asset, product, lot),
 	CHECK (user_id = 0 OR balance >= 0)
 );
@@ -469,6 +471,10 @@ CREATE TABLE fund_navs (
 	nav BIGINT NOT NULL,
 	PRIMARY KEY (code, nav_date)
 );
+CREATE TABLE business_days (
+	day TEXT PRIMARY KEY,
+	closed_at_ms BIGINT NOT NULL
+);
 CREATE TABLE gold_quote (
 	id INTEGER PRIMARY KEY,
 	price BIGINT NOT NULL,
@@ -479,4 +485,80 @@ CREATE TABLE gold_quote (
 // SchemaFor returns Schema with the identity and binary types filled in.
 func SchemaFor(identity, blob string) string {
 	return strings.NewReplacer("{{ID}}", identity, "{{BLOB}}", blob).Replace(Schema)
+}
+
+// LastClosedDay implements coffer.ReadTx.
+func (t *Tx) LastClosedDay(ctx context.Context) (string, error) {
+	var day sql.NullString
+	err := t.row(ctx, `SELECT MAX(day) FROM business_days`).Scan(&day)
+	return day.String, err
+}
+
+// FirstEntryAt implements coffer.ReadTx.
+func (t *Tx) FirstEntryAt(ctx context.Context, kind coffer.AccountKind) (time.Time, bool, error) {
+	var at sql.NullInt64
+	err := t.row(ctx, `SELECT MIN(created_at_ms) FROM entries WHERE account_kind = ? AND user_id <> 0`, kind).Scan(&at)
+	if err != nil || !at.Valid {
+		return time.Time{}, false, err
+	}
+	return fromMS(at.Int64), true, nil
+}
+
+// WealthHoldings implements coffer.ReadTx.
+func (t *Tx) WealthHoldings(ctx context.Context) ([]coffer.Holding, error) {
+	rows, err := t.query(ctx, `SELECT user_id, kind, asset, product, lot, matures_on, balance, interest_carry FROM accounts
+		WHERE kind = ? AND user_id <> 0 ORDER BY id`, coffer.KindWealth)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []coffer.Holding
+	for rows.Next() {
+		var h coffer.Holding
+		if err := rows.Scan(&h.Key.User, &h.Key.Kind, &h.Key.Asset, &h.Key.Product, &h.Key.Lot, &h.MaturesOn, &h.Balance, &h.Carry); err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// BalanceBefore implements coffer.ReadTx: the balance less the entries
+// created at or after before.
+func (t *Tx) BalanceBefore(ctx context.Context, key coffer.AccountKey, before time.Time) (int64, error) {
+	var bal int64
+	err := t.row(ctx, `SELECT a.balance - COALESCE((SELECT SUM(e.amount) FROM entries e WHERE e.account_id = a.id AND e.created_at_ms >= ?), 0)
+		FROM accounts a WHERE `+strings.ReplaceAll(accountWhere, "user_id", "a.user_id"), append([]any{ms(before)}, keyArgs(key)...)...).Scan(&bal)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return bal, err
+}
+
+// CloseDay implements coffer.Tx.
+func (t *Tx) CloseDay(ctx context.Context, day string, at time.Time) error {
+	_, err := t.exec(ctx, `INSERT INTO business_days (day, closed_at_ms) VALUES (?, ?)`, day, ms(at))
+	if _, dup := t.d.UniqueViolation(err); err != nil && dup {
+		return &coffer.Error{Code: coffer.ErrDayClosed, Detail: day}
+	}
+	return err
+}
+
+// SetInterestCarry implements coffer.Tx.
+func (t *Tx) SetInterestCarry(ctx context.Context, key coffer.AccountKey, carry int64) error {
+	_, err := t.exec(ctx, `UPDATE accounts SET interest_carry = ? WHERE `+accountWhere, append([]any{carry}, keyArgs(key)...)...)
+	return err
+}
+
+// SetFundNAV implements coffer.Tx.
+func (t *Tx) SetFundNAV(ctx context.Context, code, date string, nav coffer.NAV) error {
+	if _, err := t.Fund(ctx, code); err != nil {
+		return err
+	}
+	if _, err := t.exec(ctx, `INSERT INTO fund_navs (code, nav_date, nav) VALUES (?, ?, ?)
+		ON CONFLICT (code, nav_date) DO UPDATE SET nav = excluded.nav`, code, date, nav); err != nil {
+		return err
+	}
+	_, err := t.exec(ctx, `UPDATE funds SET nav = ?, nav_date = ? WHERE code = ? AND nav_date <= ?`, nav, date, code, date)
+	return err
 }

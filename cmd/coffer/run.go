@@ -24,6 +24,9 @@ commands:
   deposit     credit a card with cash: --mobile M --amount A
   gold-price  set the gold quote in yuan per gram: --price P
   check       verify the ledger's invariants
+  accrue      close business days, paying interest: [--date YYYY-MM-DD]
+  product     the wealth catalog: add|set|retire|list
+  fund        the fund catalog: add|nav|set|retire|list
 run "coffer <command> -h" for a command's flags.
 Environment: COFFER_ADDR, COFFER_DB, COFFER_SECRET, COFFER_SECRET_FILE.
 `
@@ -57,6 +60,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdGoldPrice(ctx, rest, getenv, stdout, stderr)
 	case "check":
 		return cmdCheck(ctx, rest, getenv, stdout, stderr)
+	case "accrue":
+		return cmdAccrue(ctx, rest, getenv, stdout, stderr)
+	case "product":
+		return cmdProduct(ctx, rest, getenv, stdout, stderr)
+	case "fund":
+		return cmdFund(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -174,6 +183,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log.Info("coffer listening", "addr", ln.Addr().String(), "db", redactDSN(c.db))
 	go janitor(ctx, bank, log)
+	go accrualScheduler(ctx, bank, log.Info)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
