@@ -28,8 +28,9 @@ const (
 // MaxAmount is the largest amount a request may carry: 1,000,000,000.00 yuan.
 const MaxAmount Amount = 1_000_000_000_00
 
-// maxDecimalDigits bounds the integer part so that parsing never overflows int64.
-const maxDecimalDigits = 15
+// maxDecimalDigits bounds the digits of a parsed decimal, scale included,
+// so that parsing never overflows int64 (18 digits < 9.2 x 10^18).
+const maxDecimalDigits = 18
 
 // String formats the amount in yuan with exactly two decimals ("-20.00").
 func (a Amount) String() string { return FormatDecimal(int64(a), AmountScale) }
@@ -70,7 +71,7 @@ func FormatDecimal(v int64, scale int) string {
 // zeros and more than scale decimals.
 func ParseDecimal(s string, scale int) (int64, bool) {
 	intPart, fracPart, hasDot := strings.Cut(s, ".")
-	if intPart == "" || len(intPart) > maxDecimalDigits || (hasDot && fracPart == "") || len(fracPart) > scale {
+	if intPart == "" || len(intPart)+scale > maxDecimalDigits || (hasDot && fracPart == "") || len(fracPart) > scale {
 		return 0, false
 	}
 	if len(intPart) > 1 && intPart[0] == '0' {

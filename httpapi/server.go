@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
@@ -44,7 +45,19 @@ func NewServer(bank *coffer.Bank, opts Options) http.Handler {
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)
-	return s.logRequests(s.recoverPanics(mux))
+	return s.logRequests(s.recoverPanics(s.canonicalPaths(mux)))
+}
+
+// canonicalPaths answers 404 in the envelope for paths that are not clean
+// ("/api//pay", "/."), where ServeMux would answer a redirect without one.
+func (s *server) canonicalPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
+			s.writeError(w, r, &coffer.Error{Code: coffer.ErrRouteNotFound}, nil)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 type ctxKey int
