@@ -190,22 +190,14 @@ func (b *Bank) recordLoginFailure(ctx context.Context, now time.Time, userKey st
 
 // countAttempt adds one to key's counter within window and locks the key
 // for lockFor once it reaches max. It reports nothing about the lock: the
-// next checkThrottle does.
+// next checkThrottle does. The increment is one atomic statement, so that
+// concurrent failures on several servers are all counted.
 func (b *Bank) countAttempt(ctx context.Context, tx Tx, now time.Time, key string, max int, window, lockFor time.Duration) error {
-	a, err := tx.Attempt(ctx, key)
-	if err != nil {
+	a, err := tx.CountAttempt(ctx, key, now, window)
+	if err != nil || a.Failures < max {
 		return err
 	}
-	if a.Key == "" || now.Sub(a.WindowStart) >= window {
-		a = Attempt{Key: key, WindowStart: now}
-	}
-	a.Failures++
-	if a.Failures >= max {
-		a.LockedUntil = now.Add(lockFor)
-		a.Failures = 0
-		a.WindowStart = now
-	}
-	return tx.PutAttempt(ctx, a)
+	return tx.PutAttempt(ctx, Attempt{Key: key, WindowStart: now, LockedUntil: now.Add(lockFor)})
 }
 
 func newToken() (token string, hash []byte) {
@@ -245,7 +237,12 @@ func (b *Bank) Authenticate(ctx context.Context, token string) (UserID, error) {
 		return 0, &Error{Code: ErrUnauthorized, Detail: "session expired"}
 	}
 	if now.Sub(s.LastSeenAt) >= sessionTouchEvery {
-		if err := b.store.Update(ctx, func(tx Tx) error { return tx.TouchSession(ctx, hash, now) }); err != nil {
+		// The refresh only extends the session's idle life. When the
+		// database refuses writes (or the writer is full), the session is
+		// still good for what can be served, reads above all; a later
+		// request refreshes it.
+		err := b.store.Update(ctx, func(tx Tx) error { return tx.TouchSession(ctx, hash, now) })
+		if err != nil && !IsCode(err, ErrUnavailable) && !IsCode(err, ErrOverloaded) {
 			return 0, err
 		}
 	}
@@ -311,18 +308,14 @@ func (b *Bank) LookupMobile(ctx context.Context, caller UserID, sessionKey, mobi
 	now := b.now()
 	key := "lookup:" + sessionKey
 	err := b.store.Update(ctx, func(tx Tx) error {
-		a, err := tx.Attempt(ctx, key)
+		a, err := tx.CountAttempt(ctx, key, now, time.Minute)
 		if err != nil {
 			return err
 		}
-		if a.Key == "" || now.Sub(a.WindowStart) >= time.Minute {
-			a = Attempt{Key: key, WindowStart: now}
+		if a.Failures > b.cfg.LookupsPerMinute {
+			return &Error{Code: ErrRateLimited} // rolls the count back
 		}
-		if a.Failures >= b.cfg.LookupsPerMinute {
-			return &Error{Code: ErrRateLimited}
-		}
-		a.Failures++
-		return tx.PutAttempt(ctx, a)
+		return nil
 	})
 	if err != nil {
 		return Payee{}, err

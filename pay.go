@@ -84,10 +84,26 @@ func (b *Bank) Pay(ctx context.Context, id UserID, req PayRequest) (PayResult, e
 
 func (b *Bank) pay(ctx context.Context, id UserID, req PayRequest) (PayResult, error) {
 	fingerprint := req.Fingerprint()
-	if req.IdempotencyKey != "" {
-		if res, done, err := b.replay(ctx, id, req.IdempotencyKey, fingerprint); done || err != nil {
-			return res, err
+	// The payer and any stored answer under the key, in one read
+	// transaction: each costs the database a read lock.
+	var u User
+	var stored IdempotentRecord
+	var found bool
+	err := b.store.View(ctx, func(tx ReadTx) error {
+		var err error
+		if u, err = tx.UserByID(ctx, id); err != nil || req.IdempotencyKey == "" {
+			return err
 		}
+		stored, found, err = tx.Idempotent(ctx, id, req.IdempotencyKey)
+		return err
+	})
+	if err != nil {
+		return PayResult{}, err
+	}
+	if found {
+		return storedAnswer(stored, fingerprint)
+	}
+	if req.IdempotencyKey != "" {
 		k := inflightKey{id, req.IdempotencyKey}
 		b.inflightMu.Lock()
 		_, busy := b.inflight[k]
@@ -104,10 +120,6 @@ func (b *Bank) pay(ctx context.Context, id UserID, req PayRequest) (PayResult, e
 			b.inflightMu.Unlock()
 		}()
 	}
-	u, err := b.User(ctx, id)
-	if err != nil {
-		return PayResult{}, err
-	}
 	if err := b.precheck(u, &req); err != nil {
 		return PayResult{}, err
 	}
@@ -117,7 +129,10 @@ func (b *Bank) pay(ctx context.Context, id UserID, req PayRequest) (PayResult, e
 	}
 	var res PayResult
 	err = b.store.Update(ctx, func(tx Tx) error {
-		if u.PayFailures > 0 {
+		// Only a password checked and found right breaks a row of wrong
+		// ones: a payment that checks none (gold, funds, wealth) must not,
+		// else the lock would never come between guesses.
+		if req.PasswordSent && u.PayFailures > 0 {
 			if err := tx.SetPayFailures(ctx, u.ID, 0, time.Time{}); err != nil {
 				return err
 			}
@@ -164,14 +179,21 @@ func (b *Bank) replay(ctx context.Context, id UserID, key string, fingerprint []
 	if err != nil || !found {
 		return PayResult{}, false, err
 	}
+	res, err := storedAnswer(rec, fingerprint)
+	return res, true, err
+}
+
+// storedAnswer is the answer to a repeat of the payment stored in rec: the
+// stored one when the request is the same, else ErrIdempotencyReuse.
+func storedAnswer(rec IdempotentRecord, fingerprint []byte) (PayResult, error) {
 	if string(rec.RequestHash) != string(fingerprint) {
-		return PayResult{}, true, &Error{Code: ErrIdempotencyReuse}
+		return PayResult{}, &Error{Code: ErrIdempotencyReuse}
 	}
 	v, ok := ParseDecimal(string(rec.Body), AmountScale)
 	if !ok {
-		return PayResult{}, true, Errorf(ErrInternal, "stored answer %q is not an amount", rec.Body)
+		return PayResult{}, Errorf(ErrInternal, "stored answer %q is not an amount", rec.Body)
 	}
-	return PayResult{Balance: Amount(v), Replayed: true}, true, nil
+	return PayResult{Balance: Amount(v), Replayed: true}, nil
 }
 
 // precheck applies the rules that need no database.

@@ -83,6 +83,10 @@ type Tx interface {
 	DeleteExpired(ctx context.Context, now time.Time) error
 
 	PutAttempt(ctx context.Context, a Attempt) error
+	// CountAttempt adds one failure to key's counter in one atomic
+	// statement, starting a new window at now when the current one began
+	// at or before now - window, and returns the counter after it.
+	CountAttempt(ctx context.Context, key string, now time.Time, window time.Duration) (Attempt, error)
 	DeleteAttempt(ctx context.Context, key string) error
 
 	// PutIdempotent stores a payment's answer under its key; it fails with

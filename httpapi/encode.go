@@ -68,9 +68,16 @@ type fields struct {
 }
 
 // decode reads the request's parameters. The body, when there is one, must
-// be a JSON object of at most MaxBodyBytes.
+// be a JSON object of at most MaxBodyBytes. Only GET (and HEAD) requests
+// read the query string: a POST's fields come from its body alone, so that
+// a query parameter can never override what the body says (POST
+// /api/pay?money=...) and passwords are not taken from URLs, which proxies
+// and browsers keep.
 func decode(w http.ResponseWriter, r *http.Request) (fields, error) {
-	f := fields{query: r.URL.Query()}
+	var f fields
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		f.query = r.URL.Query()
+	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json") && mt != "text/plain") {

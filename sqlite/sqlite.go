@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"coffer"
@@ -41,6 +42,21 @@ type Store struct {
 	queue   chan *job
 	done    chan struct{}
 	closed  chan struct{}
+	// queueMu orders every enqueue before Close: once closing is set, no
+	// job can enter the queue that the stopping writer drains for the last
+	// time (a job put there would never be answered).
+	queueMu sync.RWMutex
+	closing bool
+
+	// readers is the pool of reading connections, each with its prepared
+	// statements; a View takes one and gives it back.
+	readers     chan *stmtCache
+	readerCount int // the pool's size
+	readersOpen int // readers opened and not yet closed
+	closeMu     sync.Mutex
+	// writeConn is the writing connection with its prepared statements,
+	// used by the writer goroutine only.
+	writeConn *stmtCache
 }
 
 type job struct {
@@ -55,6 +71,7 @@ func dsn(path string, readOnly bool) string {
 	q := url.Values{}
 	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
 	q.Set("_foreign_keys", "on")
+	q.Set("_mutex", "no") // each connection is used by one goroutine at a time
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", "FULL")
 	q.Set("_txlock", "immediate")
@@ -87,20 +104,94 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		write.Close()
 		return nil, err
 	}
-	readers := 2 * runtime.GOMAXPROCS(0)
+	readers := max(minReaders, 2*runtime.GOMAXPROCS(0))
 	read.SetMaxOpenConns(readers)
 	read.SetMaxIdleConns(readers)
+	read.SetConnMaxLifetime(0)
 	s := &Store{
-		path:    path,
-		read:    read,
-		write:   write,
-		dialect: &sqlstore.Dialect{UniqueViolation: uniqueViolation},
-		queue:   make(chan *job, queueLength),
-		done:    make(chan struct{}),
-		closed:  make(chan struct{}),
+		path:        path,
+		read:        read,
+		write:       write,
+		dialect:     &sqlstore.Dialect{UniqueViolation: uniqueViolation},
+		queue:       make(chan *job, queueLength),
+		done:        make(chan struct{}),
+		closed:      make(chan struct{}),
+		readers:     make(chan *stmtCache, readers),
+		readerCount: readers,
+	}
+	if err := s.openConns(ctx); err != nil {
+		s.closeConns()
+		read.Close()
+		write.Close()
+		return nil, err
 	}
 	go s.writer()
 	return s, nil
+}
+
+// minReaders is the fewest reading connections a store keeps.
+const minReaders = 4
+
+// openConns takes the writing connection and every reading connection
+// out of their pools for the life of the store, so that each keeps its
+// prepared statements.
+func (s *Store) openConns(ctx context.Context) error {
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlite: open the writing connection: %w", err)
+	}
+	s.writeConn = newStmtCache(conn)
+	if err := pragmas(ctx, conn, writerPragmas); err != nil {
+		return err
+	}
+	for range s.readerCount {
+		conn, err := s.read.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("sqlite: open a reading connection: %w", err)
+		}
+		s.readers <- newStmtCache(conn)
+		s.readersOpen++
+		if err := pragmas(ctx, conn, readerPragmas); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Connection settings beyond the DSN's.
+var (
+	// writerPragmas: savepoint journals in memory (a batch's journal
+	// would otherwise spill to a temporary file, a write per page per
+	// job), a page cache that holds the hot pages of the indexes the
+	// ledger appends to, and reads through a memory map.
+	writerPragmas = []string{"PRAGMA temp_store = MEMORY", "PRAGMA cache_size = -65536", "PRAGMA mmap_size = 1073741824"}
+	// readerPragmas: reads through a memory map instead of a read system
+	// call per page (a reader's page cache is reset whenever the writer
+	// commits, so it cannot hold much for long).
+	readerPragmas = []string{"PRAGMA mmap_size = 1073741824"}
+)
+
+func pragmas(ctx context.Context, conn *sql.Conn, list []string) error {
+	for _, p := range list {
+		if _, err := conn.ExecContext(ctx, p); err != nil {
+			return fmt.Errorf("sqlite: %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// closeConns closes the connections openConns took, waiting for every
+// reader to come back from its View.
+func (s *Store) closeConns() error {
+	var errs []error
+	if s.writeConn != nil {
+		errs = append(errs, s.writeConn.close())
+		s.writeConn = nil
+	}
+	for ; s.readersOpen > 0; s.readersOpen-- {
+		errs = append(errs, (<-s.readers).close())
+	}
+	return errors.Join(errs...)
 }
 
 func uniqueViolation(err error) (string, bool) {
@@ -139,45 +230,83 @@ func classify(err error) error {
 // Update implements coffer.Store: fn joins the next group commit.
 func (s *Store) Update(ctx context.Context, fn func(coffer.Tx) error) error {
 	j := &job{ctx: ctx, fn: fn, result: make(chan error, 1)}
-	select {
-	case s.queue <- j:
-	case <-s.done:
-		return &coffer.Error{Code: coffer.ErrUnavailable, Detail: "store closed"}
-	case <-ctx.Done():
-		return ctx.Err()
-	default:
-		return &coffer.Error{Code: coffer.ErrOverloaded, Detail: "write queue full"}
+	if err := s.enqueue(ctx, j); err != nil {
+		return err
 	}
 	// Once queued, the job is always answered: waiting for it keeps the
 	// caller from reporting failure for a payment that then commits.
 	return <-j.result
 }
 
-// View implements coffer.Store with a read transaction on a pooled reader.
-func (s *Store) View(ctx context.Context, fn func(coffer.ReadTx) error) error {
-	tx, err := s.read.BeginTx(ctx, nil)
-	if err != nil {
-		return classify(err)
+// enqueue hands j to the writer without waiting: a full queue is
+// ErrOverloaded, a closing store ErrUnavailable.
+func (s *Store) enqueue(ctx context.Context, j *job) error {
+	s.queueMu.RLock()
+	defer s.queueMu.RUnlock()
+	if s.closing {
+		return &coffer.Error{Code: coffer.ErrUnavailable, Detail: "store closed"}
 	}
-	defer tx.Rollback()
-	if err := fn(sqlstore.NewTx(tx, s.dialect)); err != nil {
-		return classify(err)
+	select {
+	case s.queue <- j:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	default:
+		return &coffer.Error{Code: coffer.ErrOverloaded, Detail: "write queue full"}
 	}
-	return classify(tx.Commit())
 }
 
-// Close stops the writer after it has answered every queued job, then
-// closes the database.
-func (s *Store) Close() error {
+// View implements coffer.Store with a read transaction on a pooled
+// reader.
+func (s *Store) View(ctx context.Context, fn func(coffer.ReadTx) error) (err error) {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var r *stmtCache
 	select {
+	case r = <-s.readers:
 	case <-s.done:
-	default:
+		return &coffer.Error{Code: coffer.ErrUnavailable, Detail: "store closed"}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	open := false
+	defer func() {
+		if open { // fn failed or panicked: end the transaction before the next View
+			r.ExecContext(ctx, "ROLLBACK")
+		}
+		s.readers <- r
+	}()
+	if _, err := r.ExecContext(ctx, "BEGIN"); err != nil {
+		return classify(err)
+	}
+	open = true
+	if err := fn(sqlstore.NewTx(r, s.dialect)); err != nil {
+		return classify(err)
+	}
+	if _, err := r.ExecContext(ctx, "COMMIT"); err != nil {
+		return classify(err)
+	}
+	open = false
+	return nil
+}
+
+// Close stops the writer after it has answered every queued job, waits
+// for the Views in progress, then closes the database.
+func (s *Store) Close() error {
+	s.queueMu.Lock()
+	if !s.closing {
+		s.closing = true
 		close(s.done)
 	}
+	s.queueMu.Unlock()
 	<-s.closed
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	err0 := s.closeConns()
 	err1 := s.read.Close()
 	err2 := s.write.Close()
-	return errors.Join(err1, err2)
+	return errors.Join(err0, err1, err2)
 }
 
 // Path is the database file.
@@ -228,11 +357,7 @@ func (s *Store) commit(batch []*job) {
 
 func (s *Store) runBatch(batch []*job, results []error) error {
 	ctx := context.Background() // a job's own context may end; the batch must not
-	conn, err := s.write.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
+	conn := s.writeConn
 	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return err
 	}

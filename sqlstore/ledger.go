@@ -28,8 +28,14 @@ func (t *Tx) Post(ctx context.Context, tr *coffer.Transaction) (coffer.Posted, e
 	changes := tr.NetChanges()
 	final := make(map[coffer.AccountKey]int64, len(changes))
 	ids := make(map[coffer.AccountKey]int64, len(changes))
-	for _, c := range changes {
-		id, bal, err := t.applyDelta(ctx, c)
+	for _, c := range withGroupLocks(changes) {
+		if c.lockOnly {
+			if _, err := t.exec(ctx, `UPDATE accounts SET balance = balance WHERE `+accountWhere, keyArgs(c.Key)...); err != nil {
+				return coffer.Posted{}, fmt.Errorf("lock %s: %w", c.Key, err)
+			}
+			continue
+		}
+		id, bal, err := t.applyDelta(ctx, c.AccountChange)
 		if err != nil {
 			return coffer.Posted{}, err
 		}
@@ -45,14 +51,71 @@ func (t *Tx) Post(ctx context.Context, tr *coffer.Transaction) (coffer.Posted, e
 	if err != nil {
 		return coffer.Posted{}, err
 	}
+	// One statement for all the entries: rows are inserted, and take
+	// their ids, in the order listed, so that bills chain in entry order.
+	created := ms(tr.CreatedAt)
+	args := make([]any, 0, entryColumns*len(entries))
 	for i, e := range entries {
-		if _, err := t.exec(ctx, `INSERT INTO entries (tx_id, account_id, user_id, account_kind, amount, balance_after, group_balance_after, method, details, created_at_ms)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			txID, ids[e.Key], e.Key.User, e.Key.Kind, e.Amount, e.BalanceAfter, groups[i], e.Method, e.Details, ms(tr.CreatedAt)); err != nil {
-			return coffer.Posted{}, fmt.Errorf("insert entry: %w", err)
-		}
+		args = append(args, txID, ids[e.Key], e.Key.User, e.Key.Kind, e.Amount, e.BalanceAfter, groups[i], e.Method, e.Details, created)
+	}
+	if _, err := t.exec(ctx, insertEntries[len(entries)], args...); err != nil {
+		return coffer.Posted{}, fmt.Errorf("insert entries: %w", err)
 	}
 	return coffer.Posted{ID: txID, Balances: final}, nil
+}
+
+// entryColumns is the number of columns Post writes of an entry.
+const entryColumns = 10
+
+// insertEntries[n] inserts n entries in one statement; a transaction has
+// at most two entries per leg.
+var insertEntries = func() []string {
+	out := make([]string, 2*coffer.MaxLegs+1)
+	row := "(" + strings.Repeat("?, ", entryColumns-1) + "?)"
+	for n := 1; n < len(out); n++ {
+		out[n] = `INSERT INTO entries (tx_id, account_id, user_id, account_kind, amount, balance_after, group_balance_after, method, details, created_at_ms) VALUES ` +
+			strings.Repeat(row+", ", n-1) + row
+	}
+	return out
+}()
+
+// step is one account that Post touches: a change, or only a lock.
+type step struct {
+	coffer.AccountChange
+	lockOnly bool
+}
+
+// withGroupLocks returns changes with, for each user whose wealth holdings
+// change while their card does not, a lock of the card in its place in the
+// order of AccountKey.Less. A wealth bill shows the total of all the
+// user's holdings after it, read by groupBalances; that total is right
+// only if every writer of any of the holdings goes one at a time, and on
+// PostgreSQL at READ COMMITTED two transactions on different holdings of
+// one user (interest accrual on one lot, a purchase of another) would
+// otherwise interleave, each missing the other's change. The card serves
+// as the user's lock because every payment that moves wealth holds it
+// already; taking it in Less order keeps the lock order global.
+func withGroupLocks(changes []coffer.AccountChange) []step {
+	cardChanges := map[coffer.UserID]bool{}
+	for _, c := range changes {
+		if c.Key.IsUser() && c.Key.Kind == coffer.KindCard && c.Key.Asset == coffer.AssetCNY && c.Key.Product == "" && c.Key.Lot == 0 {
+			cardChanges[c.Key.User] = true
+		}
+	}
+	out := make([]step, 0, len(changes)+1)
+	for _, c := range changes {
+		if c.Key.IsUser() && c.Key.Kind == coffer.KindWealth && !cardChanges[c.Key.User] {
+			cardChanges[c.Key.User] = true // lock once
+			out = append(out, step{AccountChange: coffer.AccountChange{Key: coffer.CardAccount(c.Key.User)}, lockOnly: true})
+		}
+		out = append(out, step{AccountChange: c})
+	}
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j].Key.Less(out[j-1].Key); j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
 }
 
 // applyDelta changes one account's balance and returns its id and new

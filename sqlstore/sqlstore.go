@@ -246,6 +246,21 @@ func (t *Tx) PutAttempt(ctx context.Context, a coffer.Attempt) error {
 	return err
 }
 
+// CountAttempt implements coffer.Tx with one upsert: the row lock it takes
+// serialises concurrent counts of one key.
+func (t *Tx) CountAttempt(ctx context.Context, key string, now time.Time, window time.Duration) (coffer.Attempt, error) {
+	a := coffer.Attempt{Key: key}
+	var start, locked int64
+	expired := ms(now.Add(-window))
+	err := t.row(ctx, `INSERT INTO attempts (key, failures, window_start_ms, locked_until_ms) VALUES (?, 1, ?, 0)
+		ON CONFLICT (key) DO UPDATE SET
+			failures = CASE WHEN attempts.window_start_ms <= ? THEN 1 ELSE attempts.failures + 1 END,
+			window_start_ms = CASE WHEN attempts.window_start_ms <= ? THEN excluded.window_start_ms ELSE attempts.window_start_ms END
+		RETURNING failures, window_start_ms, locked_until_ms`, key, ms(now), expired, expired).Scan(&a.Failures, &start, &locked)
+	a.WindowStart, a.LockedUntil = fromMS(start), fromMS(locked)
+	return a, err
+}
+
 // DeleteAttempt implements coffer.Tx.
 func (t *Tx) DeleteAttempt(ctx context.Context, key string) error {
 	_, err := t.exec(ctx, `DELETE FROM attempts WHERE key = ?`, key)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"coffer"
+	"coffer/postgres"
 	"coffer/sqlite"
 )
 
@@ -22,10 +23,13 @@ func isPostgres(dsn string) bool {
 // openStore opens the database named by dsn, migrates it and seeds the
 // default catalog into a fresh one.
 func openStore(ctx context.Context, dsn string, cfg coffer.Config) (coffer.Store, error) {
+	var store coffer.Store
+	var err error
 	if isPostgres(dsn) {
-		return nil, usageError{"PostgreSQL is not supported by this build yet"}
+		store, err = postgres.Open(ctx, dsn, postgres.Options{})
+	} else {
+		store, err = sqlite.Open(ctx, dsn)
 	}
-	store, err := sqlite.Open(ctx, dsn)
 	if err != nil {
 		return nil, err
 	}

@@ -1,5 +1,14 @@
 // Package teststores lists the stores that the store-independent tests
 // run against: SQLite always, and PostgreSQL where the tests can start one.
+//
+// PostgreSQL comes from pgtest, which starts one real server per test
+// binary; a package that calls All must therefore stop it when its tests
+// end, from its TestMain:
+//
+//	func TestMain(m *testing.M) { pgtest.Main(m) }
+//
+// Without PostgreSQL binaries on the machine, the PostgreSQL cases are
+// skipped with the reason, or fail when the environment variable CI is set.
 package teststores
 
 import (
@@ -8,6 +17,7 @@ import (
 	"testing"
 
 	"coffer"
+	"coffer/internal/pgtest"
 	"coffer/sqlite"
 	"coffer/storetest"
 )
@@ -29,7 +39,15 @@ func SQLite(t testing.TB) coffer.Store {
 	return s
 }
 
-// All returns every store the tests run against.
+// PostgreSQL opens a PostgreSQL store on a fresh database of the test's
+// own; the test is skipped (failed under CI) when PostgreSQL cannot start.
+func PostgreSQL(t testing.TB) coffer.Store {
+	t.Helper()
+	return pgtest.Open(t)
+}
+
+// All returns every store the tests run against. PostgreSQL is always
+// listed; its opener decides, per test, whether the server could start.
 func All(t testing.TB) []Named {
-	return []Named{{"sqlite", SQLite}}
+	return []Named{{"sqlite", SQLite}, {"postgres", PostgreSQL}}
 }

@@ -1,0 +1,127 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"coffer/sqlstore"
+)
+
+// migrations are applied in order, each once; the versions applied are
+// recorded in schema_migrations. Append only: a server of an older build
+// runs on a schema newer than it knows, so that servers can be upgraded
+// one at a time behind a load balancer, which is why every migration must
+// keep the previous build working (add, never rename or drop in the same
+// release).
+var migrations = []string{
+	1: sqlstore.SchemaFor("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BYTEA"),
+}
+
+// createTableTries bounds the retries of creating schema_migrations when
+// servers starting together race on it.
+const createTableTries = 5
+
+// migrate brings the database to the latest schema. Servers starting at
+// the same moment are safe: the table of versions is created tolerating
+// the race of two concurrent creations, then every check and migration
+// runs in one transaction that holds schema_migrations exclusively, so
+// that one server applies and the others, waiting on the lock, find the
+// work done. A plain table lock rather than an advisory lock, because
+// distributed engines (Citus, YugabyteDB) support the one and not the
+// other.
+func migrate(ctx context.Context, db *sql.DB) error {
+	if done, err := upToDate(ctx, db); err == nil && done {
+		// The common start: nothing to do and no lock taken, which also
+		// lets a server start while the database refuses writes.
+		return nil
+	}
+	if err := createMigrationsTable(ctx, db); err != nil {
+		return err
+	}
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	if err != nil {
+		return fmt.Errorf("begin migration: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `LOCK TABLE schema_migrations IN ACCESS EXCLUSIVE MODE`); err != nil {
+		return fmt.Errorf("lock schema_migrations: %w", err)
+	}
+	have, err := appliedVersions(ctx, tx)
+	if err != nil {
+		return err
+	}
+	for v := 1; v < len(migrations); v++ {
+		if have[v] {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at_ms) VALUES ($1, $2)`, v, time.Now().UnixMilli()); err != nil {
+			return fmt.Errorf("record migration %d: %w", v, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit migrations: %w", err)
+	}
+	return nil
+}
+
+// upToDate reports whether every migration is applied, without locking;
+// an error (no table yet) sends the caller down the locking path.
+func upToDate(ctx context.Context, db *sql.DB) (bool, error) {
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	have, err := appliedVersions(ctx, tx)
+	if err != nil {
+		return false, err
+	}
+	for v := 1; v < len(migrations); v++ {
+		if !have[v] {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func appliedVersions(ctx context.Context, tx *sql.Tx) (map[int]bool, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	defer rows.Close()
+	have := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		have[v] = true
+	}
+	return have, rows.Err()
+}
+
+// createMigrationsTable creates schema_migrations if it is missing.
+// CREATE TABLE IF NOT EXISTS is not atomic in PostgreSQL: two sessions can
+// both find the table missing, and the loser fails with duplicate_table
+// (42P07) or a unique violation in the catalog (23505) once the winner
+// commits. Trying again then finds the table.
+func createMigrationsTable(ctx context.Context, db *sql.DB) error {
+	for try := 1; ; try++ {
+		_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at_ms BIGINT NOT NULL)`)
+		if err == nil {
+			return nil
+		}
+		if state := sqlState(err); (state != "42P07" && state != "23505") || try >= createTableTries {
+			return fmt.Errorf("create schema_migrations: %w", err)
+		}
+		if err := sleep(ctx, backoff(try)); err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,487 @@
+package postgres_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"coffer"
+	"coffer/internal/pgtest"
+	"coffer/postgres"
+	"coffer/storetest"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+var ctx = context.Background()
+
+// luhn completes a 15-digit prefix into a 16-digit card number that
+// passes the Luhn check.
+func luhn(prefix string) string {
+	sum := 0
+	for i := len(prefix) - 1; i >= 0; i-- {
+		d := int(prefix[i] - '0')
+		if (len(prefix)-i)%2 == 1 { // doubled: every second digit from the check digit
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+	}
+	return prefix + string(rune('0'+(10-sum%10)%10))
+}
+
+// newUser returns a valid user numbered n, not yet stored.
+func newUser(n int) *coffer.User {
+	return &coffer.User{
+		Username:     fmt.Sprintf("user%d", n),
+		Email:        fmt.Sprintf("user%d@example.com", n),
+		Mobile:       fmt.Sprintf("138%08d", n),
+		CardNum:      luhn(fmt.Sprintf("622202%09d", n)),
+		PasswordHash: "not-a-real-hash",
+		CreatedAt:    storetest.Start,
+	}
+}
+
+func createUser(t *testing.T, s coffer.Store, u *coffer.User) {
+	t.Helper()
+	if err := s.Update(ctx, func(tx coffer.Tx) error { return tx.CreateUser(ctx, u) }); err != nil {
+		t.Fatalf("create user %s: %v", u.Username, err)
+	}
+}
+
+func balance(t *testing.T, s coffer.Store, k coffer.AccountKey) int64 {
+	t.Helper()
+	var bal int64
+	if err := s.View(ctx, func(tx coffer.ReadTx) error {
+		var err error
+		bal, err = tx.Balance(ctx, k)
+		return err
+	}); err != nil {
+		t.Fatalf("balance of %s: %v", k, err)
+	}
+	return bal
+}
+
+func migrationsApplied(t *testing.T, db *sql.DB) []int {
+	t.Helper()
+	rows, err := db.QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func open(t *testing.T, dsn string, opts postgres.Options) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(ctx, dsn, opts)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestMigrateTwice(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	first := open(t, dsn, postgres.Options{})
+	createUser(t, first, newUser(1))
+	first.Close()
+	second := open(t, dsn, postgres.Options{})
+	if got := migrationsApplied(t, second.DB()); fmt.Sprint(got) != "[1]" {
+		t.Errorf("migrations recorded: %v, want [1]", got)
+	}
+	if n := storetest.CountRows(t, second)["users"]; n != 1 {
+		t.Errorf("reopening lost or duplicated data: %d users", n)
+	}
+}
+
+// TestMigrateConcurrently starts several servers on one empty database at
+// once: every Open succeeds, and the schema is applied exactly once (a
+// second application would fail on the existing tables, and would record
+// the version twice).
+func TestMigrateConcurrently(t *testing.T) {
+	const servers = 4
+	dsn := pgtest.DSN(t)
+	stores := make([]*postgres.Store, servers)
+	errs := make([]error, servers)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range servers {
+		wg.Go(func() {
+			<-start
+			stores[i], errs[i] = postgres.Open(ctx, dsn, postgres.Options{MaxConns: 2})
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("server %d: %v", i, err)
+			continue
+		}
+		defer stores[i].Close()
+	}
+	if t.Failed() {
+		return
+	}
+	if got := migrationsApplied(t, stores[0].DB()); fmt.Sprint(got) != "[1]" {
+		t.Errorf("migrations recorded: %v, want [1]", got)
+	}
+	for i, s := range stores {
+		createUser(t, s, newUser(i))
+	}
+}
+
+func TestPostConditionalBalances(t *testing.T) {
+	s := pgtest.Open(t)
+	u := newUser(1)
+	createUser(t, s, u)
+	card := coffer.CardAccount(u.ID)
+	cash := coffer.SystemAccount(coffer.KindCash, coffer.AssetCNY)
+	carrier := coffer.SystemAccount(coffer.KindCarrier, coffer.AssetCNY)
+	post := func(from, to coffer.AccountKey, amount int64) error {
+		return s.Update(ctx, func(tx coffer.Tx) error {
+			_, err := tx.Post(ctx, &coffer.Transaction{Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{
+				From: from, To: to, Amount: amount, FromMethod: coffer.MethodMobilePay, ToMethod: coffer.MethodMobilePay,
+			}}})
+			return err
+		})
+	}
+	if err := post(cash, card, 100_00); err != nil {
+		t.Fatal(err)
+	}
+	before := storetest.CountRows(t, s)
+	if err := post(card, carrier, 100_01); !coffer.IsCode(err, coffer.ErrInsufficientFunds) {
+		t.Fatalf("overdraft: %v, want %s", err, coffer.ErrInsufficientFunds)
+	}
+	if got := storetest.CountRows(t, s); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Errorf("a refused posting wrote rows: %v, before %v", got, before)
+	}
+	if err := post(card, carrier, 100_00); err != nil {
+		t.Fatalf("spending the whole balance: %v", err)
+	}
+	if bal := balance(t, s, card); bal != 0 {
+		t.Errorf("card balance %d, want 0", bal)
+	}
+	if bal := balance(t, s, carrier); bal != 100_00 {
+		t.Errorf("carrier balance %d, want 10000", bal)
+	}
+	storetest.AssertLedger(t, s)
+}
+
+func TestUniqueViolations(t *testing.T) {
+	s := pgtest.Open(t)
+	u := newUser(1)
+	createUser(t, s, u)
+	for _, c := range []struct {
+		name string
+		edit func(*coffer.User)
+		want coffer.Code
+	}{
+		{"username", func(v *coffer.User) { v.Username = strings.ToUpper(u.Username) }, coffer.ErrUsernameTaken},
+		{"email", func(v *coffer.User) { v.Email = strings.ToUpper(u.Email) }, coffer.ErrEmailTaken},
+		{"mobile", func(v *coffer.User) { v.Mobile = u.Mobile }, coffer.ErrMobileTaken},
+		{"cardnum", func(v *coffer.User) { v.CardNum = u.CardNum }, coffer.ErrCardTaken},
+	} {
+		v := newUser(2)
+		c.edit(v)
+		err := s.Update(ctx, func(tx coffer.Tx) error { return tx.CreateUser(ctx, v) })
+		if !coffer.IsCode(err, c.want) {
+			t.Errorf("duplicate %s: %v, want %s", c.name, err, c.want)
+		}
+	}
+	if n := storetest.CountRows(t, s)["users"]; n != 1 {
+		t.Errorf("%d users after refused duplicates, want 1", n)
+	}
+	rec := coffer.IdempotentRecord{User: u.ID, Key: "k1", RequestHash: []byte{1}, Status: 200, Body: []byte("1.00"), CreatedAt: storetest.Start}
+	put := func() error { return s.Update(ctx, func(tx coffer.Tx) error { return tx.PutIdempotent(ctx, rec) }) }
+	if err := put(); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(); !coffer.IsCode(err, coffer.ErrIdempotencyReuse) {
+		t.Errorf("reused idempotency key: %v, want %s", err, coffer.ErrIdempotencyReuse)
+	}
+}
+
+func TestRetryOnSerializationFailure(t *testing.T) {
+	s := pgtest.Open(t)
+	var calls int
+	err := s.Update(ctx, func(tx coffer.Tx) error {
+		calls++
+		if err := tx.CreateUser(ctx, newUser(1)); err != nil {
+			return err
+		}
+		if calls < 3 {
+			return fmt.Errorf("wrapped: %w", &pgconn.PgError{Code: "40001", Message: "could not serialize access"})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 3 {
+		t.Errorf("fn ran %d times, want 3", calls)
+	}
+	if st := s.(*postgres.Store).Stats(); st.ConflictRetries != 2 {
+		t.Errorf("stats %+v, want 2 conflict retries", st)
+	}
+	if n := storetest.CountRows(t, s)["users"]; n != 1 {
+		t.Errorf("%d users: the aborted tries were not rolled back", n)
+	}
+}
+
+func TestRetriesAreBounded(t *testing.T) {
+	s := pgtest.OpenOptions(t, postgres.Options{MaxTries: 3})
+	var calls int
+	err := s.Update(ctx, func(tx coffer.Tx) error {
+		calls++
+		return &pgconn.PgError{Code: "40P01", Message: "deadlock detected"}
+	})
+	if !coffer.IsCode(err, coffer.ErrOverloaded) {
+		t.Errorf("endless conflicts: %v, want %s", err, coffer.ErrOverloaded)
+	}
+	if calls != 3 {
+		t.Errorf("fn ran %d times, want 3", calls)
+	}
+	if st := s.Stats(); st.GaveUp != 1 || st.ConflictRetries != 2 {
+		t.Errorf("stats %+v, want 2 retries and 1 give-up", st)
+	}
+}
+
+func TestDomainErrorsPassThrough(t *testing.T) {
+	s := pgtest.Open(t)
+	want := &coffer.Error{Code: coffer.ErrInsufficientFunds, Detail: "x"}
+	var calls int
+	err := s.Update(ctx, func(tx coffer.Tx) error { calls++; return want })
+	if err != want || calls != 1 {
+		t.Errorf("Update returned %v after %d calls, want the same *coffer.Error after 1", err, calls)
+	}
+	if err := s.View(ctx, func(tx coffer.ReadTx) error { return want }); err != want {
+		t.Errorf("View returned %v, want the same *coffer.Error", err)
+	}
+}
+
+// TestRetryOnDeadlock makes two transactions lock two users in opposite
+// orders: PostgreSQL aborts one with deadlock_detected, and Update runs it
+// again, so both succeed.
+func TestRetryOnDeadlock(t *testing.T) {
+	s := pgtest.Open(t)
+	a, b := newUser(1), newUser(2)
+	createUser(t, s, a)
+	createUser(t, s, b)
+	var calls atomic.Int32
+	var firstLocks sync.WaitGroup
+	firstLocks.Add(2)
+	lockBoth := func(first, second coffer.UserID) func(coffer.Tx) error {
+		var tries int
+		return func(tx coffer.Tx) error {
+			calls.Add(1)
+			tries++
+			if err := tx.SetPayFailures(ctx, first, 1, time.Time{}); err != nil {
+				return err
+			}
+			if tries == 1 {
+				firstLocks.Done()
+				firstLocks.Wait() // both hold their first lock: each now waits for the other's
+			}
+			return tx.SetPayFailures(ctx, second, 1, time.Time{})
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	wg.Go(func() { errs[0] = s.Update(ctx, lockBoth(a.ID, b.ID)) })
+	wg.Go(func() { errs[1] = s.Update(ctx, lockBoth(b.ID, a.ID)) })
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("transaction %d: %v", i, err)
+		}
+	}
+	if n := calls.Load(); n != 3 {
+		t.Errorf("functions ran %d times in all, want 3 (one deadlock victim retried)", n)
+	}
+	if st := s.(*postgres.Store).Stats(); st.ConflictRetries != 1 {
+		t.Errorf("stats %+v, want 1 conflict retry", st)
+	}
+}
+
+// TestReadOnlyDatabaseIsUnavailable: a database that refuses writes (as a
+// standby or a demoted primary does) answers Update with ErrUnavailable,
+// still serves View, and still lets a server start on an up-to-date schema.
+func TestReadOnlyDatabaseIsUnavailable(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	first := open(t, dsn, postgres.Options{})
+	var name string
+	if err := first.DB().QueryRowContext(ctx, `SELECT current_database()`).Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.DB().ExecContext(ctx, `ALTER DATABASE "`+name+`" SET default_transaction_read_only = on`); err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+	s := open(t, dsn, postgres.Options{})
+	err := s.Update(ctx, func(tx coffer.Tx) error { return tx.CreateUser(ctx, newUser(1)) })
+	if !coffer.IsCode(err, coffer.ErrUnavailable) {
+		t.Errorf("write to a read-only database: %v, want %s", err, coffer.ErrUnavailable)
+	}
+	if n := storetest.CountRows(t, s)["users"]; n != 0 {
+		t.Errorf("%d users written to a read-only database", n)
+	}
+}
+
+func TestUnreachableIsUnavailable(t *testing.T) {
+	// Port 1 of localhost: nothing listens there, the connection is refused.
+	_, err := postgres.Open(ctx, "postgres://coffer@127.0.0.1:1/coffer?sslmode=disable&connect_timeout=5", postgres.Options{})
+	if !coffer.IsCode(err, coffer.ErrUnavailable) {
+		t.Errorf("open of an unreachable database: %v, want %s", err, coffer.ErrUnavailable)
+	}
+}
+
+// TestServerClosedConnections: after PostgreSQL ends every connection of
+// the store (a restart, a failover, an idle timeout), the next Update
+// still succeeds on a fresh connection.
+func TestServerClosedConnections(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	s := open(t, dsn, postgres.Options{MaxConns: 2})
+	createUser(t, s, newUser(1))
+	killer, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer killer.Close()
+	if _, err := killer.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var others int
+		if err := killer.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&others); err != nil {
+			t.Fatal(err)
+		}
+		if others == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections survived pg_terminate_backend", others)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := s.Update(ctx, func(tx coffer.Tx) error { return tx.CreateUser(ctx, newUser(2)) }); err != nil {
+		t.Errorf("update after the server closed the connections: %v", err)
+	}
+	// Either the pool's liveness check found the dead connection or
+	// Update retried on a fresh one; which depends on timing.
+	t.Logf("stats: %+v", s.Stats())
+	if n := storetest.CountRows(t, s)["users"]; n != 2 {
+		t.Errorf("%d users, want 2", n)
+	}
+}
+
+func TestViewIsReadOnly(t *testing.T) {
+	s := pgtest.Open(t)
+	err := s.View(ctx, func(tx coffer.ReadTx) error {
+		w, ok := tx.(coffer.Tx)
+		if !ok {
+			return nil // the type system already forbids it
+		}
+		return w.CreateUser(ctx, newUser(1))
+	})
+	if n := storetest.CountRows(t, s)["users"]; n != 0 {
+		t.Errorf("a write inside View committed %d users (err %v)", n, err)
+	}
+	if err == nil {
+		t.Error("a write inside View succeeded")
+	}
+}
+
+func TestPoolSizeFromDSN(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	s := open(t, dsn+"&pool_max_conns=3&pool_max_conn_lifetime=1h", postgres.Options{})
+	if got := s.DB().Stats().MaxOpenConnections; got != 3 {
+		t.Errorf("max open connections %d, want 3", got)
+	}
+	s2 := open(t, dsn+"&pool_max_conns=3", postgres.Options{MaxConns: 5})
+	if got := s2.DB().Stats().MaxOpenConnections; got != 5 {
+		t.Errorf("max open connections %d, want the option's 5 over the DSN's 3", got)
+	}
+	if _, err := postgres.Open(ctx, dsn+"&pool_max_conns=lots", postgres.Options{}); err == nil || !strings.Contains(err.Error(), "pool_max_conns") {
+		t.Errorf("bad pool_max_conns: %v", err)
+	}
+}
+
+func TestContextCanceled(t *testing.T) {
+	s := pgtest.Open(t)
+	c, cancel := context.WithCancel(ctx)
+	cancel()
+	err := s.Update(c, func(tx coffer.Tx) error { return nil })
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("update with a canceled context: %v, want context.Canceled", err)
+	}
+}
+
+// TestLotNumberRace: two purchases of one fixed-term product by one user
+// pick the same next lot number under READ COMMITTED; the loser's unique
+// violation is a conflict that Update runs again, and both lots exist.
+func TestLotNumberRace(t *testing.T) {
+	s := pgtest.Open(t).(*postgres.Store)
+	u := newUser(1)
+	createUser(t, s, u)
+	firstCreated, secondStarted := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	lots := make([]int64, 2)
+	wg.Go(func() {
+		var once sync.Once
+		errs[0] = s.Update(ctx, func(tx coffer.Tx) error {
+			k, err := tx.CreateLot(ctx, u.ID, "fixed90", "2027-02-21")
+			lots[0] = k.Lot
+			if err != nil {
+				return err
+			}
+			once.Do(func() {
+				close(firstCreated)
+				<-secondStarted
+				time.Sleep(200 * time.Millisecond) // let the second one reach the insert and wait on ours
+			})
+			return nil
+		})
+	})
+	wg.Go(func() {
+		<-firstCreated
+		var once sync.Once
+		errs[1] = s.Update(ctx, func(tx coffer.Tx) error {
+			once.Do(func() { close(secondStarted) })
+			k, err := tx.CreateLot(ctx, u.ID, "fixed90", "2027-02-21")
+			lots[1] = k.Lot
+			return err
+		})
+	})
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatalf("concurrent purchases: %v, %v", errs[0], errs[1])
+	}
+	if lots[0] == lots[1] {
+		t.Errorf("both purchases got lot %d", lots[0])
+	}
+	if st := s.Stats(); st.ConflictRetries != 1 {
+		t.Errorf("stats %+v, want the second purchase retried once", st)
+	}
+}
