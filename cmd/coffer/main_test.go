@@ -35,6 +35,16 @@ func (b *syncBuffer) String() string {
 
 func noEnv(string) string { return "" }
 
+// buildCoffer builds the coffer binary into the test's temporary folder.
+func buildCoffer(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "coffer")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
 var listenRE = regexp.MustCompile(`coffer listening"? addr=(\S+)`)
 
 // startServer runs the server in-process on a free port and returns its
@@ -178,10 +188,7 @@ func TestReadmeJourney(t *testing.T) {
 		t.Fatalf("README's first two sh blocks are not the two commands")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "coffer")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildCoffer(t)
 	base, stop := startServer(t, filepath.Join(dir, "coffer.db"))
 	defer stop()
 	host := strings.TrimPrefix(base, "http://")
