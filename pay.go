@@ -50,7 +50,7 @@ type PayRequest struct {
 // replay with the same idempotency key can be told from a different request.
 func (r *PayRequest) Fingerprint() []byte {
 	h := sha256.New()
-	fmt.Fprintf(h, "%q|%d|%q|%q|%q|%q|%d|%d|%q|%d", r.Mode, r.Money, r.Detail, r.Payee, r.Mobile, r.Kind, r.Weight, r.Price, r.Code, r.Shares)
+	fmt.Fprintf(h, "%q|%d|%q|%q|%q|%q|%q|%d|%d|%q|%d", r.Mode, r.Money, r.Detail, r.Payee, r.Mobile, r.Kind, r.ClientTime, r.Weight, r.Price, r.Code, r.Shares)
 	return h.Sum(nil)
 }
 
@@ -198,6 +198,9 @@ func storedAnswer(rec IdempotentRecord, fingerprint []byte) (PayResult, error) {
 
 // precheck applies the rules that need no database.
 func (b *Bank) precheck(u User, req *PayRequest) error {
+	if err := req.checkQuantities(); err != nil {
+		return err
+	}
 	switch req.Mode {
 	case ModeTransfer:
 		if req.Payer != "" && req.Payer != u.Mobile {
@@ -219,6 +222,27 @@ func (b *Bank) precheck(u User, req *PayRequest) error {
 	}
 	if (req.Mode == ModeTransfer || req.Mode == ModeMobilePay) && !req.PasswordSent {
 		return FieldError(ErrMissingField, "password")
+	}
+	return nil
+}
+
+// checkQuantities refuses a request whose quantity for its mode is not
+// positive or past its ceiling. The HTTP decoder refuses them first; this
+// keeps every other caller of Pay to the same rules.
+func (r *PayRequest) checkQuantities() error {
+	switch r.Mode {
+	case ModeGold, ModeGoldSell:
+		if r.Weight <= 0 || r.Price <= 0 || r.Price > MaxAmount {
+			return FieldError(ErrInvalidField, "weight")
+		}
+	case ModeFundRedeem:
+		if r.Shares <= 0 {
+			return FieldError(ErrInvalidField, "shares")
+		}
+	default:
+		if r.Money <= 0 || r.Money > MaxAmount {
+			return FieldError(ErrInvalidField, "money")
+		}
 	}
 	return nil
 }

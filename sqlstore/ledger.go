@@ -47,6 +47,14 @@ func (t *Tx) Post(ctx context.Context, tr *coffer.Transaction) (coffer.Posted, e
 		return coffer.Posted{}, fmt.Errorf("insert transaction: %w", err)
 	}
 	entries := tr.Entries(final)
+	for _, e := range entries {
+		// The net change of each account was checked above; this checks
+		// every step within the transaction, so that no entry shows a
+		// user account below zero even for a moment.
+		if e.Key.IsUser() && e.BalanceAfter < 0 {
+			return coffer.Posted{}, &coffer.Error{Code: coffer.ErrInsufficientFunds, Detail: e.Key.String() + " would go below zero within the transaction"}
+		}
+	}
 	groups, err := t.groupBalances(ctx, entries)
 	if err != nil {
 		return coffer.Posted{}, err

@@ -3,7 +3,9 @@ package storetest
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -23,11 +25,28 @@ const (
 
 var sequenceSeeds = []uint64{1, 2, 3}
 
+// SeedVariable names the environment variable that replaces the property
+// test's clock-chosen seed, to replay a failing sequence.
+const SeedVariable = "COFFER_TEST_SEED"
+
+// extraSeed is the seed of the run's one random sequence: from
+// SeedVariable when set, else from the clock.
+func extraSeed(t *testing.T) uint64 {
+	if v := os.Getenv(SeedVariable); v != "" {
+		seed, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("%s=%q: %v", SeedVariable, v, err)
+		}
+		return seed
+	}
+	return uint64(time.Now().UnixNano())
+}
+
 // testBankPaymentSequences runs random sequences of payments of every mode,
 // valid and invalid, against a model of what each user holds, comparing
 // every answer and every user's Info with the model after each step.
 func testBankPaymentSequences(t *testing.T, open Opener) {
-	seeds := append(slices.Clone(sequenceSeeds), uint64(time.Now().UnixNano()))
+	seeds := append(slices.Clone(sequenceSeeds), extraSeed(t))
 	covered := map[string]int{} // outcomes of the fixed seeds
 	for i, seed := range seeds {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
@@ -189,7 +208,7 @@ func newSequenceModel(t *testing.T, s coffer.Store, seed uint64) *seqModel {
 // fatalf stops the sequence, naming the seed that reproduces it.
 func (m *seqModel) fatalf(format string, args ...any) {
 	m.t.Helper()
-	m.t.Fatalf("seed %d step %d (%s): %s", m.seed, m.step, m.op, fmt.Sprintf(format, args...))
+	m.t.Fatalf("seed %d step %d (%s): %s\n(replay with %s=%d)", m.seed, m.step, m.op, fmt.Sprintf(format, args...), SeedVariable, m.seed)
 }
 
 func (m *seqModel) errorf(format string, args ...any) {
@@ -279,7 +298,7 @@ func (m *seqModel) run(steps int) {
 		clear(m.touched)
 		m.touchedAll = false
 		if m.t.Failed() {
-			m.t.Fatalf("seed %d: stopped at step %d (%s)", m.seed, m.step, m.op)
+			m.t.Fatalf("seed %d: stopped at step %d (%s); replay with %s=%d", m.seed, m.step, m.op, SeedVariable, m.seed)
 		}
 		if m.step%sequenceCheckEvery == sequenceCheckEvery-1 {
 			m.checkLedger()
