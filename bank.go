@@ -267,7 +267,9 @@ func (b *Bank) User(ctx context.Context, id UserID) (User, error) {
 }
 
 // SetPayPassword sets or changes the user's 6-digit payment password after
-// checking the login password.
+// checking the login password. Wrong login passwords here count against
+// the username's login throttle, so that a stolen session cannot guess the
+// login password without end.
 func (b *Bank) SetPayPassword(ctx context.Context, id UserID, loginPassword, pin string) error {
 	if !ValidPayPassword(pin) {
 		return FieldError(ErrInvalidField, "pay_password")
@@ -276,11 +278,22 @@ func (b *Bank) SetPayPassword(ctx context.Context, id UserID, loginPassword, pin
 	if err != nil {
 		return err
 	}
+	now := b.now()
+	userKey := "login:user:" + FoldKey(u.Username)
+	if err := b.checkThrottle(ctx, now, userKey); err != nil {
+		return err
+	}
 	ok, err := b.hasher.Verify(ctx, u.PasswordHash, loginPassword)
 	if err != nil {
 		return err
 	}
 	if !ok {
+		err := b.store.Update(ctx, func(tx Tx) error {
+			return b.countAttempt(ctx, tx, now, userKey, b.cfg.LoginUserFailures, b.cfg.LoginWindow, b.cfg.LoginLockFor)
+		})
+		if err != nil {
+			return err
+		}
 		return &Error{Code: ErrBadPassword}
 	}
 	mac := b.keyer.Key(pin)

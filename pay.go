@@ -100,8 +100,15 @@ func (b *Bank) pay(ctx context.Context, id UserID, req PayRequest) (PayResult, e
 	if err != nil {
 		return PayResult{}, err
 	}
+	if req.Mode == ModeTransfer && req.Payer != "" && req.Payer != u.Mobile {
+		return PayResult{}, &Error{Code: ErrForbidden, Field: "payer"} // even for a replay
+	}
 	if found {
 		return storedAnswer(stored, fingerprint)
+	}
+	now := b.now()
+	if now.Before(u.PayLockedUntil) {
+		return PayResult{}, &Error{Code: ErrPayLocked} // before any other rule
 	}
 	if req.IdempotencyKey != "" {
 		k := inflightKey{id, req.IdempotencyKey}
@@ -123,7 +130,6 @@ func (b *Bank) pay(ctx context.Context, id UserID, req PayRequest) (PayResult, e
 	if err := b.precheck(u, &req); err != nil {
 		return PayResult{}, err
 	}
-	now := b.now()
 	if err := b.checkPayPassword(ctx, u, req, now); err != nil {
 		return PayResult{}, err
 	}
@@ -203,9 +209,6 @@ func (b *Bank) precheck(u User, req *PayRequest) error {
 	}
 	switch req.Mode {
 	case ModeTransfer:
-		if req.Payer != "" && req.Payer != u.Mobile {
-			return &Error{Code: ErrForbidden, Field: "payer"}
-		}
 		if req.Payee == u.Mobile {
 			return &Error{Code: ErrSamePayee}
 		}

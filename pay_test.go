@@ -55,3 +55,44 @@ func TestPostRefusesAUserAccountBelowZeroWithinATransaction(t *testing.T) {
 	}
 	storetest.AssertLedger(t, w.store)
 }
+
+// Regression: wrong login passwords at /api/paypassword were not counted,
+// so a stolen session could guess the login password without end.
+func TestSetPayPasswordCountsWrongLoginPasswords(t *testing.T) {
+	w := newAccrualWorld(t, teststores.SQLite)
+	ctx := context.Background()
+	limit := w.bank.Config().LoginUserFailures
+	for i := 0; i < limit; i++ {
+		if err := w.bank.SetPayPassword(ctx, w.user, "not the password", "111111"); !coffer.IsCode(err, coffer.ErrBadPassword) {
+			t.Fatalf("wrong login password %d: %v, want BAD_PASSWORD", i+1, err)
+		}
+	}
+	if err := w.bank.SetPayPassword(ctx, w.user, "long enough", "111111"); !coffer.IsCode(err, coffer.ErrTooManyAttempts) {
+		t.Errorf("right password after %d wrong: %v, want TOO_MANY_ATTEMPTS", limit, err)
+	}
+	if _, _, err := w.bank.Login(ctx, "saver", "long enough", "127.0.0.1"); !coffer.IsCode(err, coffer.ErrTooManyAttempts) {
+		t.Errorf("login after %d wrong passwords at paypassword: %v, want TOO_MANY_ATTEMPTS", limit, err)
+	}
+	w.clock.Advance(w.bank.Config().LoginLockFor)
+	if err := w.bank.SetPayPassword(ctx, w.user, "long enough", "111111"); err != nil {
+		t.Errorf("after the lock: %v", err)
+	}
+}
+
+// Regression: a locked user's invalid transfer (to themselves) answered
+// 400 instead of 423; the lock comes before every other rule.
+func TestPayLockComesFirst(t *testing.T) {
+	w := newAccrualWorld(t, teststores.SQLite)
+	ctx := context.Background()
+	self := coffer.PayRequest{Mode: coffer.ModeTransfer, Money: 1_00, Payee: "13700137000", Password: "000000", PasswordSent: true}
+	if _, err := w.bank.Pay(ctx, w.user, self); !coffer.IsCode(err, coffer.ErrSamePayee) {
+		t.Fatalf("transfer to self: %v", err)
+	}
+	wrong := coffer.PayRequest{Mode: coffer.ModeMobilePay, Money: 10_00, Mobile: "13700137000", Password: "000000", PasswordSent: true}
+	for i := 0; i < 5; i++ {
+		w.bank.Pay(ctx, w.user, wrong)
+	}
+	if _, err := w.bank.Pay(ctx, w.user, self); !coffer.IsCode(err, coffer.ErrPayLocked) {
+		t.Errorf("locked user's transfer to self: %v, want PAY_LOCKED", err)
+	}
+}

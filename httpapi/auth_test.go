@@ -21,65 +21,74 @@ import (
 	"coffer/storetest"
 )
 
-func TestRegisterCreatesUserWithEmptyCard(t *testing.T) {
+// TestRegisterSuccess registers users: three cases on one store.
+func TestRegisterSuccess(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
-		u := newUser()
-		before := e.businessRows(t)
-		r := e.post(t, "/api/user", "", u)
-		r.ok(t, http.StatusCreated, nil)
-		if string(r.top["data"]) != `"ok"` || string(r.top["error"]) != `""` || string(r.top["success"]) != "true" {
-			t.Errorf("registration body %s, want success true, error \"\", data \"ok\"", r.raw)
-		}
-		after := e.businessRows(t)
-		if after["users"] != before["users"]+1 {
-			t.Errorf("users %d -> %d, want one more", before["users"], after["users"])
-		}
-		e.login(t, u)
-		in := e.info(t, u)
-		if in.Balance != "0.00" || in.TotalAssets != "0.00" || in.CardNum != u.CardNum || in.Email != u.Email || in.Mobile != u.Mobile {
-			t.Errorf("new user's info %+v", in)
-		}
-		var w []walletData
-		e.get(t, "/api/wallet", u.token, nil).ok(t, http.StatusOK, &w)
-		if len(w) != 1 || w[0].BillList == nil || len(w[0].BillList) != 0 || w[0].NextCursor != "" {
-			t.Errorf("new user's wallet %s, want one element with an empty bill_list", mustJSON(w))
-		}
+		t.Run("creates a user with an empty card", func(t *testing.T) { registerCreatesUserWithEmptyCard(t, e) })
+		t.Run("normalizes mobile and card", func(t *testing.T) { registerNormalizesMobileAndCard(t, e) })
+		t.Run("accepts unicode", func(t *testing.T) { registerAcceptsUnicode(t, e) })
 	})
 }
 
-func TestRegisterNormalizesMobileAndCard(t *testing.T) {
-	eachStore(t, func(t *testing.T, e *testEnv) {
-		u := newUser()
-		sent := *u
-		sent.Mobile = "+86" + u.Mobile
-		sent.CardNum = u.CardNum[:4] + " " + u.CardNum[4:8] + " " + u.CardNum[8:12] + " " + u.CardNum[12:]
-		e.register(t, &sent)
-		e.login(t, u)
-		in := e.info(t, u)
-		if in.Mobile != u.Mobile || in.CardNum != u.CardNum {
-			t.Errorf("stored mobile %q card %q, want %q %q", in.Mobile, in.CardNum, u.Mobile, u.CardNum)
-		}
-	})
+// registerCreatesUserWithEmptyCard: 201 "ok", one user more, a card at
+// 0.00 and an empty statement.
+func registerCreatesUserWithEmptyCard(t *testing.T, e *testEnv) {
+	u := newUser()
+	before := e.businessRows(t)
+	r := e.post(t, "/api/user", "", u)
+	r.ok(t, http.StatusCreated, nil)
+	if string(r.top["data"]) != `"ok"` || string(r.top["error"]) != `""` || string(r.top["success"]) != "true" {
+		t.Errorf("registration body %s, want success true, error \"\", data \"ok\"", r.raw)
+	}
+	after := e.businessRows(t)
+	if after["users"] != before["users"]+1 {
+		t.Errorf("users %d -> %d, want one more", before["users"], after["users"])
+	}
+	e.login(t, u)
+	in := e.info(t, u)
+	if in.Balance != "0.00" || in.TotalAssets != "0.00" || in.CardNum != u.CardNum || in.Email != u.Email || in.Mobile != u.Mobile {
+		t.Errorf("new user's info %+v", in)
+	}
+	var w []walletData
+	e.get(t, "/api/wallet", u.token, nil).ok(t, http.StatusOK, &w)
+	if len(w) != 1 || w[0].BillList == nil || len(w[0].BillList) != 0 || w[0].NextCursor != "" {
+		t.Errorf("new user's wallet %s, want one element with an empty bill_list", mustJSON(w))
+	}
 }
 
-func TestRegisterAcceptsUnicodeNamesAndPasswords(t *testing.T) {
-	eachStore(t, func(t *testing.T, e *testEnv) {
-		u := newUser()
-		u.Username = "张三_" + u.Username
-		u.Password = `p"a's\w😀rd 密码`
-		e.register(t, u)
-		r := e.login(t, u)
-		var mobile string
-		r.data(t, &mobile)
-		if mobile != u.Mobile {
-			t.Errorf("login data %q, want %q", mobile, u.Mobile)
-		}
-		if got := e.info(t, u).Username; got != u.Username {
-			t.Errorf("username %q, want %q", got, u.Username)
-		}
-	})
+// registerNormalizesMobileAndCard: +86 and spaces in the card number are stripped before storing.
+func registerNormalizesMobileAndCard(t *testing.T, e *testEnv) {
+	u := newUser()
+	sent := *u
+	sent.Mobile = "+86" + u.Mobile
+	sent.CardNum = u.CardNum[:4] + " " + u.CardNum[4:8] + " " + u.CardNum[8:12] + " " + u.CardNum[12:]
+	e.register(t, &sent)
+	e.login(t, u)
+	in := e.info(t, u)
+	if in.Mobile != u.Mobile || in.CardNum != u.CardNum {
+		t.Errorf("stored mobile %q card %q, want %q %q", in.Mobile, in.CardNum, u.Mobile, u.CardNum)
+	}
 }
 
+// registerAcceptsUnicode: usernames in any script and passwords with quotes and emoji work.
+func registerAcceptsUnicode(t *testing.T, e *testEnv) {
+	u := newUser()
+	u.Username = "张三_" + u.Username
+	u.Password = `p"a's\w😀rd 密码`
+	e.register(t, u)
+	r := e.login(t, u)
+	var mobile string
+	r.data(t, &mobile)
+	if mobile != u.Mobile {
+		t.Errorf("login data %q, want %q", mobile, u.Mobile)
+	}
+	if got := e.info(t, u).Username; got != u.Username {
+		t.Errorf("username %q, want %q", got, u.Username)
+	}
+}
+
+// TestRegisterDuplicates checks that a taken username, mobile, email or card (regardless of case and
+// formatting) is 409 with a sentence naming which, and registers nothing.
 func TestRegisterDuplicates(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
 		first := newUser()
@@ -124,6 +133,8 @@ func TestRegisterDuplicates(t *testing.T) {
 	})
 }
 
+// TestRegisterInvalidFieldNamesTheField checks that an invalid field is 400 INVALID_FIELD whose message
+// names the field, in Chinese and in English.
 func TestRegisterInvalidFieldNamesTheField(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
 		tests := []struct {
@@ -175,56 +186,66 @@ func registration(u *user) map[string]any {
 	return map[string]any{"username": u.Username, "password": u.Password, "email": u.Email, "mobile": u.Mobile, "cardnum": u.CardNum}
 }
 
-func TestLoginAnswersMobileTokenAndCookie(t *testing.T) {
+// TestLoginSessions checks what a login answers and the sessions it opens.
+func TestLoginSessions(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
-		u := newUser()
-		e.register(t, u)
-		r := e.login(t, u)
-		var mobile string
-		r.data(t, &mobile)
-		if mobile != u.Mobile {
-			t.Errorf("login data %q, want the mobile %q", mobile, u.Mobile)
-		}
-		var cookie *http.Cookie
-		for _, c := range (&http.Response{Header: r.header}).Cookies() {
-			if c.Name == httpapi.SessionCookie {
-				cookie = c
-			}
-		}
-		if cookie == nil {
-			t.Fatalf("login set no %s cookie; headers %v", httpapi.SessionCookie, r.header)
-		}
-		if cookie.Value != u.token || !cookie.HttpOnly || cookie.SameSite != http.SameSiteLaxMode || cookie.Path != "/" {
-			t.Errorf("session cookie %+v: want the token, HttpOnly, SameSite=Lax, Path=/", cookie)
-		}
-		if cookie.Secure {
-			t.Errorf("session cookie is Secure over plain HTTP")
-		}
-		// The cookie alone and the bearer token alone both authenticate.
-		var data []infoData
-		e.do(t, req{method: http.MethodGet, path: "/api/info", cookie: cookie.Value}).ok(t, http.StatusOK, &data)
-		e.do(t, req{method: http.MethodGet, path: "/api/info", token: u.token}).ok(t, http.StatusOK, &data)
-		e.do(t, req{method: http.MethodGet, path: "/api/info", header: map[string]string{"Authorization": "bearer " + u.token}}).ok(t, http.StatusOK, &data)
-		// Usernames match regardless of case at login too.
-		e.post(t, "/api/login", "", map[string]string{"username": strings.ToUpper(u.Username), "password": u.Password}).ok(t, http.StatusOK, nil)
-		// Over TLS the cookie is Secure.
-		tls := e.do(t, req{method: http.MethodPost, path: "https://bank.example/api/login", body: map[string]string{"username": u.Username, "password": u.Password}})
-		tls.ok(t, http.StatusOK, nil)
-		secure := false
-		for _, c := range (&http.Response{Header: tls.header}).Cookies() {
-			secure = secure || (c.Name == httpapi.SessionCookie && c.Secure && c.HttpOnly)
-		}
-		if !secure {
-			t.Errorf("session cookie over TLS is not Secure: %v", tls.header["Set-Cookie"])
-		}
-		// The session lives in the database: another server on the same
-		// database (or this one restarted) accepts it.
-		bank2, _ := storetest.NewBank(t, e.store)
-		e2 := &testEnv{store: e.store, bank: bank2, h: httpapi.NewServer(bank2, httpapi.Options{})}
-		e2.get(t, "/api/info", u.token, nil).ok(t, http.StatusOK, &data)
+		t.Run("answers mobile, token and cookie", func(t *testing.T) { loginAnswersMobileTokenAndCookie(t, e) })
+		t.Run("a new token each login", func(t *testing.T) { loginGivesANewTokenEachTime(t, e) })
 	})
 }
 
+// loginAnswersMobileTokenAndCookie: data is the mobile, the token is top-level and in an
+// HttpOnly, SameSite=Lax cookie; cookie and bearer both work, on any server of the database.
+func loginAnswersMobileTokenAndCookie(t *testing.T, e *testEnv) {
+	u := newUser()
+	e.register(t, u)
+	r := e.login(t, u)
+	var mobile string
+	r.data(t, &mobile)
+	if mobile != u.Mobile {
+		t.Errorf("login data %q, want the mobile %q", mobile, u.Mobile)
+	}
+	var cookie *http.Cookie
+	for _, c := range (&http.Response{Header: r.header}).Cookies() {
+		if c.Name == httpapi.SessionCookie {
+			cookie = c
+		}
+	}
+	if cookie == nil {
+		t.Fatalf("login set no %s cookie; headers %v", httpapi.SessionCookie, r.header)
+	}
+	if cookie.Value != u.token || !cookie.HttpOnly || cookie.SameSite != http.SameSiteLaxMode || cookie.Path != "/" {
+		t.Errorf("session cookie %+v: want the token, HttpOnly, SameSite=Lax, Path=/", cookie)
+	}
+	if cookie.Secure {
+		t.Errorf("session cookie is Secure over plain HTTP")
+	}
+	// The cookie alone and the bearer token alone both authenticate.
+	var data []infoData
+	e.do(t, req{method: http.MethodGet, path: "/api/info", cookie: cookie.Value}).ok(t, http.StatusOK, &data)
+	e.do(t, req{method: http.MethodGet, path: "/api/info", token: u.token}).ok(t, http.StatusOK, &data)
+	e.do(t, req{method: http.MethodGet, path: "/api/info", header: map[string]string{"Authorization": "bearer " + u.token}}).ok(t, http.StatusOK, &data)
+	// Usernames match regardless of case at login too.
+	e.post(t, "/api/login", "", map[string]string{"username": strings.ToUpper(u.Username), "password": u.Password}).ok(t, http.StatusOK, nil)
+	// Over TLS the cookie is Secure.
+	tls := e.do(t, req{method: http.MethodPost, path: "https://bank.example/api/login", body: map[string]string{"username": u.Username, "password": u.Password}})
+	tls.ok(t, http.StatusOK, nil)
+	secure := false
+	for _, c := range (&http.Response{Header: tls.header}).Cookies() {
+		secure = secure || (c.Name == httpapi.SessionCookie && c.Secure && c.HttpOnly)
+	}
+	if !secure {
+		t.Errorf("session cookie over TLS is not Secure: %v", tls.header["Set-Cookie"])
+	}
+	// The session lives in the database: another server on the same
+	// database (or this one restarted) accepts it.
+	bank2, _ := storetest.NewBank(t, e.store)
+	e2 := &testEnv{store: e.store, bank: bank2, h: httpapi.NewServer(bank2, httpapi.Options{})}
+	e2.get(t, "/api/info", u.token, nil).ok(t, http.StatusOK, &data)
+}
+
+// TestPostReadsOnlyTheBody checks that a query string on a POST is ignored: it cannot change a
+// payment, and credentials are not read from URLs.
 func TestPostReadsOnlyTheBody(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
 		u, other := e.signup(t), e.signup(t)
@@ -241,34 +262,35 @@ func TestPostReadsOnlyTheBody(t *testing.T) {
 	})
 }
 
-func TestLoginGivesANewTokenEachTime(t *testing.T) {
-	eachStore(t, func(t *testing.T, e *testEnv) {
-		u := newUser()
-		e.register(t, u)
-		e.login(t, u)
-		first := u.token
-		e.login(t, u)
-		second := u.token
-		if first == second {
-			t.Fatalf("two logins gave the same token")
-		}
-		e.get(t, "/api/info", first, nil).ok(t, http.StatusOK, nil)
-		e.get(t, "/api/info", second, nil).ok(t, http.StatusOK, nil)
-		// Logging one session out leaves the other.
-		r := e.post(t, "/api/logout", first, nil)
-		r.ok(t, http.StatusOK, nil)
-		cleared := false
-		for _, c := range (&http.Response{Header: r.header}).Cookies() {
-			cleared = cleared || (c.Name == httpapi.SessionCookie && c.Value == "" && c.MaxAge < 0)
-		}
-		if !cleared {
-			t.Errorf("logout did not clear the cookie: %v", r.header["Set-Cookie"])
-		}
-		e.get(t, "/api/info", first, nil).fail(t, http.StatusUnauthorized, coffer.ErrUnauthorized)
-		e.get(t, "/api/info", second, nil).ok(t, http.StatusOK, nil)
-	})
+// loginGivesANewTokenEachTime: every login opens its own session; logout ends one.
+func loginGivesANewTokenEachTime(t *testing.T, e *testEnv) {
+	u := newUser()
+	e.register(t, u)
+	e.login(t, u)
+	first := u.token
+	e.login(t, u)
+	second := u.token
+	if first == second {
+		t.Fatalf("two logins gave the same token")
+	}
+	e.get(t, "/api/info", first, nil).ok(t, http.StatusOK, nil)
+	e.get(t, "/api/info", second, nil).ok(t, http.StatusOK, nil)
+	// Logging one session out leaves the other.
+	r := e.post(t, "/api/logout", first, nil)
+	r.ok(t, http.StatusOK, nil)
+	cleared := false
+	for _, c := range (&http.Response{Header: r.header}).Cookies() {
+		cleared = cleared || (c.Name == httpapi.SessionCookie && c.Value == "" && c.MaxAge < 0)
+	}
+	if !cleared {
+		t.Errorf("logout did not clear the cookie: %v", r.header["Set-Cookie"])
+	}
+	e.get(t, "/api/info", first, nil).fail(t, http.StatusUnauthorized, coffer.ErrUnauthorized)
+	e.get(t, "/api/info", second, nil).ok(t, http.StatusOK, nil)
 }
 
+// TestLoginWrongCredentialsLookTheSame checks that a wrong password and an unknown user get the same
+// 401, message and body, and neither a token nor a cookie.
 func TestLoginWrongCredentialsLookTheSame(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
 		u := newUser()
@@ -295,45 +317,53 @@ func TestLoginWrongCredentialsLookTheSame(t *testing.T) {
 	})
 }
 
+// TestLoginThrottledPerUsername checks the 429 after repeated failures for one username.
 func TestLoginThrottledPerUsername(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
-		u, other := newUser(), newUser()
-		e.register(t, u)
-		e.register(t, other)
-		cfg := e.bank.Config()
-		for i := 1; i <= cfg.LoginUserFailures; i++ {
-			name := u.Username
-			if i%2 == 0 {
-				name = strings.ToUpper(name) // the same username for the counter
-			}
-			e.post(t, "/api/login", "", map[string]string{"username": name, "password": "wrong-password"}).fail(t, http.StatusUnauthorized, coffer.ErrBadCredentials)
-		}
-		// Locked now, even with the right password.
-		r := e.post(t, "/api/login", "", map[string]string{"username": u.Username, "password": u.Password})
-		r.fail(t, http.StatusTooManyRequests, coffer.ErrTooManyAttempts)
-		if _, ok := r.top["token"]; ok {
-			t.Errorf("throttled login carries a token")
-		}
-		// Other users are not affected.
-		e.login(t, other)
-		// The lock ends.
-		e.clock.Advance(cfg.LoginLockFor - time.Second)
-		e.post(t, "/api/login", "", map[string]string{"username": u.Username, "password": u.Password}).fail(t, http.StatusTooManyRequests, coffer.ErrTooManyAttempts)
-		e.clock.Advance(time.Second)
-		e.login(t, u)
+		t.Run("known user", func(t *testing.T) { loginThrottledKnownUser(t, e) })
+		t.Run("unknown user", func(t *testing.T) { loginThrottledUnknownUser(t, e) })
 	})
 }
 
-func TestLoginThrottledPerUsernameForUnknownUsers(t *testing.T) {
-	eachStore(t, func(t *testing.T, e *testEnv) {
-		name := "ghost" + newUser().Username
-		for i := 0; i < e.bank.Config().LoginUserFailures; i++ {
-			e.post(t, "/api/login", "", map[string]string{"username": name, "password": "whatever-pass"}).fail(t, http.StatusUnauthorized, coffer.ErrBadCredentials)
+// loginThrottledKnownUser: the lock holds even for the right password, spares other users and ends.
+func loginThrottledKnownUser(t *testing.T, e *testEnv) {
+	u, other := newUser(), newUser()
+	e.register(t, u)
+	e.register(t, other)
+	cfg := e.bank.Config()
+	for i := 1; i <= cfg.LoginUserFailures; i++ {
+		name := u.Username
+		if i%2 == 0 {
+			name = strings.ToUpper(name) // the same username for the counter
 		}
-		e.post(t, "/api/login", "", map[string]string{"username": name, "password": "whatever-pass"}).fail(t, http.StatusTooManyRequests, coffer.ErrTooManyAttempts)
-	})
+		e.post(t, "/api/login", "", map[string]string{"username": name, "password": "wrong-password"}).fail(t, http.StatusUnauthorized, coffer.ErrBadCredentials)
+	}
+	// Locked now, even with the right password.
+	r := e.post(t, "/api/login", "", map[string]string{"username": u.Username, "password": u.Password})
+	r.fail(t, http.StatusTooManyRequests, coffer.ErrTooManyAttempts)
+	if _, ok := r.top["token"]; ok {
+		t.Errorf("throttled login carries a token")
+	}
+	// Other users are not affected.
+	e.login(t, other)
+	// The lock ends.
+	e.clock.Advance(cfg.LoginLockFor - time.Second)
+	e.post(t, "/api/login", "", map[string]string{"username": u.Username, "password": u.Password}).fail(t, http.StatusTooManyRequests, coffer.ErrTooManyAttempts)
+	e.clock.Advance(time.Second)
+	e.login(t, u)
 }
 
+// loginThrottledUnknownUser: an unknown username is throttled like a known one.
+func loginThrottledUnknownUser(t *testing.T, e *testEnv) {
+	name := "ghost" + newUser().Username
+	for i := 0; i < e.bank.Config().LoginUserFailures; i++ {
+		e.post(t, "/api/login", "", map[string]string{"username": name, "password": "whatever-pass"}).fail(t, http.StatusUnauthorized, coffer.ErrBadCredentials)
+	}
+	e.post(t, "/api/login", "", map[string]string{"username": name, "password": "whatever-pass"}).fail(t, http.StatusTooManyRequests, coffer.ErrTooManyAttempts)
+}
+
+// TestLoginThrottledPerClientAddress checks that failures from one client address across many
+// usernames end in 429 for that address only, for LoginLockFor.
 func TestLoginThrottledPerClientAddress(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
 		u := newUser()
@@ -370,6 +400,8 @@ var authedEndpoints = []struct {
 	{http.MethodGet, "/api/products", nil},
 }
 
+// TestEveryAuthenticatedEndpointRefusesWithoutASession checks that every endpoint that needs a
+// session answers 401 to missing, forged, logged-out and idle-expired credentials.
 func TestEveryAuthenticatedEndpointRefusesWithoutASession(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
 		u := e.signup(t)
@@ -431,6 +463,7 @@ func (e *testEnv) cardBalanceAfterLogin(t *testing.T, u *user) string {
 	return e.cardBalance(t, u)
 }
 
+// TestSessionIdleExpiry checks that a session in use lives on; one idle for SessionIdle is over.
 func TestSessionIdleExpiry(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
 		u := e.signup(t)
@@ -448,6 +481,8 @@ func TestSessionIdleExpiry(t *testing.T) {
 	})
 }
 
+// TestSessionAbsoluteExpiryWhileActive checks that a session ends SessionAbsolute after login
+// however active it was, on every endpoint.
 func TestSessionAbsoluteExpiryWhileActive(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
 		u := e.signup(t)
@@ -467,59 +502,66 @@ func TestSessionAbsoluteExpiryWhileActive(t *testing.T) {
 	})
 }
 
-func TestPayPasswordWrongLoginPasswordKeepsSession(t *testing.T) {
+// TestPaymentPassword checks setting the payment password and paying with it.
+func TestPaymentPassword(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
-		u := e.signup(t)
-		other := e.signup(t)
-		e.deposit(t, u, "100.00")
-		before := e.businessRows(t)
-		r := e.post(t, "/api/paypassword", u.token, map[string]string{"password": u.Password + "nope", "pay_password": "135790"})
-		r.fail(t, http.StatusForbidden, coffer.ErrBadPassword)
-		sameRows(t, "wrong login password", before, e.businessRows(t))
-		e.get(t, "/api/info", u.token, nil).ok(t, http.StatusOK, nil)
-		// The old payment password (the login password) still pays.
-		transfer := func(pw string) reply {
-			return e.pay(t, u, map[string]any{"mode": "transfer", "money": "1.00", "payee": other.Mobile, "password": pw})
-		}
-		transfer(u.Password).ok(t, http.StatusOK, nil)
-
-		for _, bad := range []any{"12345", "1234567", "abcdef", "12 456", 123456, "", nil} {
-			body := map[string]any{"password": u.Password, "pay_password": bad}
-			r := e.post(t, "/api/paypassword", u.token, body)
-			if r.status != http.StatusBadRequest {
-				t.Errorf("pay_password %#v: status %d, want 400: %s", bad, r.status, r.raw)
-			}
-		}
-		var ok string
-		e.post(t, "/api/paypassword", u.token, map[string]string{"password": u.Password, "pay_password": "135790"}).ok(t, http.StatusOK, &ok)
-		transfer(u.Password).fail(t, http.StatusForbidden, coffer.ErrBadPayPassword)
-		if got := transfer("135790"); got.balance(t) != "98.00" {
-			t.Errorf("balance %s after two transfers, want 98.00", got.balance(t))
-		}
-		// Changing it again.
-		e.post(t, "/api/paypassword", u.token, map[string]string{"password": u.Password, "pay_password": "000111"}).ok(t, http.StatusOK, nil)
-		transfer("135790").fail(t, http.StatusForbidden, coffer.ErrBadPayPassword)
-		transfer("000111").ok(t, http.StatusOK, nil)
-		storetest.AssertLedger(t, e.store)
+		t.Run("wrong login password keeps the session", func(t *testing.T) { payPasswordWrongLoginPasswordKeepsSession(t, e) })
+		t.Run("given at registration", func(t *testing.T) { registrationPayPassword(t, e) })
 	})
 }
 
-func TestRegistrationPayPassword(t *testing.T) {
-	eachStore(t, func(t *testing.T, e *testEnv) {
-		u := newUser()
-		u.PayPassword = "246810"
-		e.register(t, u)
-		e.login(t, u)
-		e.deposit(t, u, "50.00")
-		top := func(pw string) reply {
-			return e.pay(t, u, map[string]any{"mode": "mobilepay", "mobile": u.Mobile, "money": "10.00", "passwrd": pw})
+// payPasswordWrongLoginPasswordKeepsSession: POST /api/paypassword with a wrong login password
+// is 403 BAD_PASSWORD and the session lives on; a set PIN replaces the login password for paying.
+func payPasswordWrongLoginPasswordKeepsSession(t *testing.T, e *testEnv) {
+	u := e.signup(t)
+	other := e.signup(t)
+	e.deposit(t, u, "100.00")
+	before := e.businessRows(t)
+	r := e.post(t, "/api/paypassword", u.token, map[string]string{"password": u.Password + "nope", "pay_password": "135790"})
+	r.fail(t, http.StatusForbidden, coffer.ErrBadPassword)
+	sameRows(t, "wrong login password", before, e.businessRows(t))
+	e.get(t, "/api/info", u.token, nil).ok(t, http.StatusOK, nil)
+	// The old payment password (the login password) still pays.
+	transfer := func(pw string) reply {
+		return e.pay(t, u, map[string]any{"mode": "transfer", "money": "1.00", "payee": other.Mobile, "password": pw})
+	}
+	transfer(u.Password).ok(t, http.StatusOK, nil)
+
+	for _, bad := range []any{"12345", "1234567", "abcdef", "12 456", 123456, "", nil} {
+		body := map[string]any{"password": u.Password, "pay_password": bad}
+		r := e.post(t, "/api/paypassword", u.token, body)
+		if r.status != http.StatusBadRequest {
+			t.Errorf("pay_password %#v: status %d, want 400: %s", bad, r.status, r.raw)
 		}
-		top(u.Password).fail(t, http.StatusForbidden, coffer.ErrBadPayPassword)
-		if got := top("246810"); got.status != http.StatusOK || got.balance(t) != "40.00" {
-			t.Errorf("top-up with the payment password: %s", got.raw)
-		}
-		storetest.AssertLedger(t, e.store)
-	})
+	}
+	var ok string
+	e.post(t, "/api/paypassword", u.token, map[string]string{"password": u.Password, "pay_password": "135790"}).ok(t, http.StatusOK, &ok)
+	transfer(u.Password).fail(t, http.StatusForbidden, coffer.ErrBadPayPassword)
+	if got := transfer("135790"); got.balance(t) != "98.00" {
+		t.Errorf("balance %s after two transfers, want 98.00", got.balance(t))
+	}
+	// Changing it again.
+	e.post(t, "/api/paypassword", u.token, map[string]string{"password": u.Password, "pay_password": "000111"}).ok(t, http.StatusOK, nil)
+	transfer("135790").fail(t, http.StatusForbidden, coffer.ErrBadPayPassword)
+	transfer("000111").ok(t, http.StatusOK, nil)
+	storetest.AssertLedger(t, e.store)
+}
+
+// registrationPayPassword: a pay_password given at registration is the one that pays.
+func registrationPayPassword(t *testing.T, e *testEnv) {
+	u := newUser()
+	u.PayPassword = "246810"
+	e.register(t, u)
+	e.login(t, u)
+	e.deposit(t, u, "50.00")
+	top := func(pw string) reply {
+		return e.pay(t, u, map[string]any{"mode": "mobilepay", "mobile": u.Mobile, "money": "10.00", "passwrd": pw})
+	}
+	top(u.Password).fail(t, http.StatusForbidden, coffer.ErrBadPayPassword)
+	if got := top("246810"); got.status != http.StatusOK || got.balance(t) != "40.00" {
+		t.Errorf("top-up with the payment password: %s", got.raw)
+	}
+	storetest.AssertLedger(t, e.store)
 }
 
 // TestBrowserClientOverHTTP drives a real HTTP server as a browser would:

@@ -98,14 +98,47 @@ func decode(w http.ResponseWriter, r *http.Request) (fields, error) {
 	if !utf8.Valid(raw) {
 		return f, &coffer.Error{Code: coffer.ErrInvalidJSON, Detail: "not UTF-8"}
 	}
+	body, err := decodeObject(raw)
+	if err != nil {
+		return f, err
+	}
+	f.body = body
+	return f, nil
+}
+
+// decodeObject decodes one JSON object into its members, refusing a
+// member named twice ({"money":"1","money":"1000"}): a proxy that reads
+// the first and a server that reads the last must not disagree about a
+// payment.
+func decodeObject(raw []byte) (map[string]json.RawMessage, error) {
+	bad := func(detail string) error { return &coffer.Error{Code: coffer.ErrInvalidJSON, Detail: detail} }
 	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&f.body); err != nil || f.body == nil {
-		return f, &coffer.Error{Code: coffer.ErrInvalidJSON}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, bad("not an object")
+	}
+	body := map[string]json.RawMessage{}
+	for dec.More() {
+		tok, err := dec.Token()
+		key, ok := tok.(string)
+		if err != nil || !ok {
+			return nil, bad("bad member name")
+		}
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil, bad("bad member value")
+		}
+		if _, dup := body[key]; dup {
+			return nil, bad("member " + strconv.Quote(key) + " named twice")
+		}
+		body[key] = value
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return nil, bad("unterminated object")
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return f, &coffer.Error{Code: coffer.ErrInvalidJSON, Detail: "data after the object"}
+		return nil, bad("data after the object")
 	}
-	return f, nil
+	return body, nil
 }
 
 // lookup returns the raw JSON of name, with query parameters as strings;

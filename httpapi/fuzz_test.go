@@ -173,3 +173,25 @@ func newFuzzServer(f *testing.F) (http.Handler, string) {
 	}
 	return NewServer(bank, Options{}), token
 }
+
+func TestDecodeObjectRefusesDuplicateMembers(t *testing.T) {
+	for body, ok := range map[string]bool{
+		`{"money":"1","mode":"transfer"}`: true,
+		`{}`:                              true,
+		`{"money":"1","money":"1000"}`:    false,
+		`{"a":{"x":1,"x":2}}`:             true, // nested objects are values, read whole
+		`{"a":1}{"b":2}`:                  false,
+		`{"a":1`:                          false,
+		`[{"a":1}]`:                       false,
+		`{"a":1,}`:                        false,
+		`{"password":"x","password":"y"}`: false,
+	} {
+		_, err := decodeObject([]byte(body))
+		if (err == nil) != ok {
+			t.Errorf("decodeObject(%s): %v, want ok=%v", body, err, ok)
+		}
+		if err != nil {
+			checkClientError(t, body, err)
+		}
+	}
+}

@@ -15,6 +15,8 @@ import (
 	"coffer/storetest"
 )
 
+// TestInfoShape checks that GET /api/info is a one-element array of strings whose money
+// fields value every holding and add up to total_assets.
 func TestInfoShape(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
 		u := e.signup(t)
@@ -69,6 +71,8 @@ func TestInfoShape(t *testing.T) {
 	})
 }
 
+// TestInfoMobileParameter checks that the mobile parameter, from the query or a JSON body, must be
+// the caller's own (403 otherwise) and well formed (400 otherwise).
 func TestInfoMobileParameter(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
 		u, other := e.signup(t), e.signup(t)
@@ -218,6 +222,8 @@ func fen(t *testing.T, s string) int64 {
 	return v
 }
 
+// TestWalletStatementChainsAndPages checks that the card statement lists every movement newest
+// first with bills that chain, and keyset pages give the same list at any size.
 func TestWalletStatementChainsAndPages(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
 		u, payee := e.signup(t), e.signup(t)
@@ -298,6 +304,8 @@ func TestWalletStatementChainsAndPages(t *testing.T) {
 	})
 }
 
+// TestWalletParametersInBodyAndQuery checks that wallet parameters come from the query or a JSON
+// body alike, and another user's userid is 403.
 func TestWalletParametersInBodyAndQuery(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
 		u, other := e.signup(t), e.signup(t)
@@ -336,6 +344,8 @@ func TestWalletParametersInBodyAndQuery(t *testing.T) {
 	})
 }
 
+// TestWalletWealthAccount checks that account=wealth lists the wealth holdings' movements, with
+// balance the total of all wealth products.
 func TestWalletWealthAccount(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
 		u := e.signup(t)
@@ -378,6 +388,7 @@ func TestWalletWealthAccount(t *testing.T) {
 	})
 }
 
+// TestWalletBadParameters checks that malformed paging and account parameters are 400 naming the parameter.
 func TestWalletBadParameters(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
 		u := e.signup(t)
@@ -415,73 +426,80 @@ func TestWalletBadParameters(t *testing.T) {
 	})
 }
 
+// TestMobileLookup checks POST /api/mobile.
 func TestMobileLookup(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
-		u, other := e.signup(t), e.signup(t)
-		lookup := func(body any) (reply, map[string]any) {
-			t.Helper()
-			r := e.post(t, "/api/mobile", u.token, body)
-			var m map[string]any
-			if r.status == http.StatusOK {
-				json.Unmarshal(r.raw, &m)
-			}
-			return r, m
-		}
-		r, m := lookup(map[string]any{"mobile": other.Mobile})
-		want := map[string]any{"username": other.Username, "cardnum": "**** **** **** " + other.CardNum[len(other.CardNum)-4:]}
-		if r.status != http.StatusOK || mustJSON(m) != mustJSON(want) {
-			t.Errorf("lookup of another user: %d %s, want the bare object %s", r.status, r.raw, mustJSON(want))
-		}
-		if strings.Contains(string(r.raw), other.CardNum[:8]) {
-			t.Errorf("the masked card leaks digits: %s", r.raw)
-		}
-		_, m = lookup(rawBody(`{"mobile": ` + other.Mobile + `}`))
-		if mustJSON(m) != mustJSON(want) {
-			t.Errorf("lookup by a JSON number: %v", m)
-		}
-		_, m = lookup(map[string]any{"mobile": "+86" + other.Mobile})
-		if mustJSON(m) != mustJSON(want) {
-			t.Errorf("lookup with +86: %v", m)
-		}
-		_, m = lookup(map[string]any{"mobile": u.Mobile})
-		if m["cardnum"] != u.CardNum || m["username"] != u.Username {
-			t.Errorf("own lookup %v, want the whole card number", m)
-		}
-		r, _ = lookup(map[string]any{"mobile": "13999999999"})
-		r.fail(t, http.StatusNotFound, coffer.ErrUserNotFound)
-		if string(r.top["data"]) != "null" {
-			t.Errorf("unknown mobile data %s, want null", r.top["data"])
-		}
-		if r, _ := lookup(map[string]any{"mobile": "123"}); r.status != http.StatusBadRequest {
-			t.Errorf("malformed mobile: %d", r.status)
-		}
+		t.Run("shows a payee", func(t *testing.T) { mobileLookupShowsPayee(t, e) })
+		t.Run("rate-limited per session", func(t *testing.T) { mobileLookupRateLimited(t, e) })
 	})
 }
 
-func TestMobileLookupRateLimitedPerSession(t *testing.T) {
-	eachStore(t, func(t *testing.T, e *testEnv) {
-		u, other := e.signup(t), e.signup(t)
-		per := e.bank.Config().LookupsPerMinute
-		for i := 0; i < per; i++ {
-			mobile := other.Mobile
-			if i%2 == 1 {
-				mobile = fmt.Sprintf("1390000%04d", i) // unknown numbers count too
-			}
-			r := e.post(t, "/api/mobile", u.token, map[string]string{"mobile": mobile})
-			if r.status != http.StatusOK && r.status != http.StatusNotFound {
-				t.Fatalf("lookup %d: %d %s", i+1, r.status, r.raw)
-			}
+// mobileLookupShowsPayee: a bare object, the card masked unless it is the caller's own.
+func mobileLookupShowsPayee(t *testing.T, e *testEnv) {
+	u, other := e.signup(t), e.signup(t)
+	lookup := func(body any) (reply, map[string]any) {
+		t.Helper()
+		r := e.post(t, "/api/mobile", u.token, body)
+		var m map[string]any
+		if r.status == http.StatusOK {
+			json.Unmarshal(r.raw, &m)
 		}
-		e.post(t, "/api/mobile", u.token, map[string]string{"mobile": other.Mobile}).fail(t, http.StatusTooManyRequests, coffer.ErrRateLimited)
-		e.post(t, "/api/mobile", u.token, map[string]string{"mobile": "13900001234"}).fail(t, http.StatusTooManyRequests, coffer.ErrRateLimited)
-		// Another user's session has its own budget.
-		e.post(t, "/api/mobile", other.token, map[string]string{"mobile": u.Mobile}).ok(t, http.StatusOK, nil)
-		// The budget comes back with time.
-		e.clock.Advance(time.Minute)
-		e.post(t, "/api/mobile", u.token, map[string]string{"mobile": other.Mobile}).ok(t, http.StatusOK, nil)
-	})
+		return r, m
+	}
+	r, m := lookup(map[string]any{"mobile": other.Mobile})
+	want := map[string]any{"username": other.Username, "cardnum": "**** **** **** " + other.CardNum[len(other.CardNum)-4:]}
+	if r.status != http.StatusOK || mustJSON(m) != mustJSON(want) {
+		t.Errorf("lookup of another user: %d %s, want the bare object %s", r.status, r.raw, mustJSON(want))
+	}
+	if strings.Contains(string(r.raw), other.CardNum[:8]) {
+		t.Errorf("the masked card leaks digits: %s", r.raw)
+	}
+	_, m = lookup(rawBody(`{"mobile": ` + other.Mobile + `}`))
+	if mustJSON(m) != mustJSON(want) {
+		t.Errorf("lookup by a JSON number: %v", m)
+	}
+	_, m = lookup(map[string]any{"mobile": "+86" + other.Mobile})
+	if mustJSON(m) != mustJSON(want) {
+		t.Errorf("lookup with +86: %v", m)
+	}
+	_, m = lookup(map[string]any{"mobile": u.Mobile})
+	if m["cardnum"] != u.CardNum || m["username"] != u.Username {
+		t.Errorf("own lookup %v, want the whole card number", m)
+	}
+	r, _ = lookup(map[string]any{"mobile": "13999999999"})
+	r.fail(t, http.StatusNotFound, coffer.ErrUserNotFound)
+	if string(r.top["data"]) != "null" {
+		t.Errorf("unknown mobile data %s, want null", r.top["data"])
+	}
+	if r, _ := lookup(map[string]any{"mobile": "123"}); r.status != http.StatusBadRequest {
+		t.Errorf("malformed mobile: %d", r.status)
+	}
 }
 
+// mobileLookupRateLimited: 429 past LookupsPerMinute lookups of one session.
+func mobileLookupRateLimited(t *testing.T, e *testEnv) {
+	u, other := e.signup(t), e.signup(t)
+	per := e.bank.Config().LookupsPerMinute
+	for i := 0; i < per; i++ {
+		mobile := other.Mobile
+		if i%2 == 1 {
+			mobile = fmt.Sprintf("1390000%04d", i) // unknown numbers count too
+		}
+		r := e.post(t, "/api/mobile", u.token, map[string]string{"mobile": mobile})
+		if r.status != http.StatusOK && r.status != http.StatusNotFound {
+			t.Fatalf("lookup %d: %d %s", i+1, r.status, r.raw)
+		}
+	}
+	e.post(t, "/api/mobile", u.token, map[string]string{"mobile": other.Mobile}).fail(t, http.StatusTooManyRequests, coffer.ErrRateLimited)
+	e.post(t, "/api/mobile", u.token, map[string]string{"mobile": "13900001234"}).fail(t, http.StatusTooManyRequests, coffer.ErrRateLimited)
+	// Another user's session has its own budget.
+	e.post(t, "/api/mobile", other.token, map[string]string{"mobile": u.Mobile}).ok(t, http.StatusOK, nil)
+	// The budget comes back with time.
+	e.clock.Advance(time.Minute)
+	e.post(t, "/api/mobile", u.token, map[string]string{"mobile": other.Mobile}).ok(t, http.StatusOK, nil)
+}
+
+// TestProducts checks that GET /api/products shows the default catalog in the contract's shape.
 func TestProducts(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
 		u := e.signup(t)
@@ -544,6 +562,8 @@ func TestProducts(t *testing.T) {
 	})
 }
 
+// TestHealthAndRouting checks that GET /healthz answers ok; unknown paths are 404 and wrong methods
+// 405 with Allow, in the envelope.
 func TestHealthAndRouting(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
 		var ok string

@@ -15,6 +15,8 @@ import (
 	"coffer/storetest"
 )
 
+// TestPayEveryMode checks that every payment mode succeeds with data {"balance"} and keeps the
+// ledger whole, and info adds the holdings up.
 func TestPayEveryMode(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
 		u, payee := e.signup(t), e.signup(t)
@@ -70,6 +72,8 @@ func TestPayEveryMode(t *testing.T) {
 	})
 }
 
+// TestPayFailures checks that each documented payment failure has its status and code, carries the
+// current balance in data and writes nothing.
 func TestPayFailures(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
 		u, other := e.signup(t), e.signup(t)
@@ -160,6 +164,8 @@ func TestPayFailures(t *testing.T) {
 	})
 }
 
+// TestPayStalePriceReportsTheCurrentPrice checks that a stale gold price is 409 with the current
+// price in data; at that price the trade runs, rounded half-up to the fen.
 func TestPayStalePriceReportsTheCurrentPrice(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
 		u := e.signup(t)
@@ -196,6 +202,8 @@ func TestPayStalePriceReportsTheCurrentPrice(t *testing.T) {
 	})
 }
 
+// TestPayLockAfterFiveWrongPasswords checks that the fifth wrong payment password in a row, and
+// every payment after it, is 423 until PayLockFor has passed.
 func TestPayLockAfterFiveWrongPasswords(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
 		u, other := e.signup(t), e.signup(t)
@@ -247,6 +255,8 @@ func TestPayLockAfterFiveWrongPasswords(t *testing.T) {
 	})
 }
 
+// TestPayDailyLimitCountsTransfersAndTopUps checks that transfers and top-ups of one calendar day
+// share the daily limit; the next day starts afresh.
 func TestPayDailyLimitCountsTransfersAndTopUps(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
 		u, other := e.signup(t), e.signup(t)
@@ -284,6 +294,8 @@ func TestPayDailyLimitCountsTransfersAndTopUps(t *testing.T) {
 	})
 }
 
+// TestPayIdempotency checks that a repeat under the same key replays the first answer and moves
+// nothing; another request under it is 409; failures are not stored.
 func TestPayIdempotency(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
 		u, other := e.signup(t), e.signup(t)
@@ -411,6 +423,8 @@ func (s *gateStore) arm(hook func()) {
 	s.mu.Unlock()
 }
 
+// TestPayIdempotencyKeyInFlight checks that a repeat while the first request is still running is
+// 409 IDEMPOTENCY_IN_PROGRESS, and moves nothing.
 func TestPayIdempotencyKeyInFlight(t *testing.T) {
 	for _, named := range teststores.All(t) {
 		t.Run(named.Name, func(t *testing.T) {
