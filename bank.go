@@ -121,11 +121,12 @@ func (b *Bank) Register(ctx context.Context, r Registration) error {
 }
 
 // Login checks the credentials and opens a session. It returns the session
-// token and the user's mobile.
+// token and the user.
 func (b *Bank) Login(ctx context.Context, username, pw, addr string) (token string, user User, err error) {
 	now := b.now()
-	userKey, addrKey := "login:user:"+FoldKey(username), "login:addr:"+addr
-	if err := b.checkThrottle(ctx, now, userKey, addrKey); err != nil {
+	keys := []throttle{{"login:user:" + FoldKey(username), b.cfg.LoginUserFailures}, {"login:addr:" + addr, b.cfg.LoginAddrFailures}}
+	counts, err := b.reserveAttempts(ctx, now, keys)
+	if err != nil {
 		return "", User{}, err
 	}
 	var found bool
@@ -145,14 +146,18 @@ func (b *Bank) Login(ctx context.Context, username, pw, addr string) (token stri
 		return "", User{}, err
 	}
 	if !ok || !found {
-		if err := b.recordLoginFailure(ctx, now, userKey, b.cfg.LoginUserFailures, addrKey, b.cfg.LoginAddrFailures); err != nil {
+		if err := b.lockSpent(ctx, now, keys, counts); err != nil {
 			return "", User{}, err
 		}
 		return "", User{}, &Error{Code: ErrBadCredentials}
 	}
 	token, hash := newToken()
 	err = b.store.Update(ctx, func(tx Tx) error {
-		if err := tx.DeleteAttempt(ctx, userKey); err != nil {
+		if err := tx.DeleteAttempt(ctx, keys[0].key); err != nil {
+			return err
+		}
+		// Many users may share an address: only failures count there.
+		if err := tx.UncountAttempt(ctx, keys[1].key); err != nil {
 			return err
 		}
 		return tx.CreateSession(ctx, Session{TokenHash: hash, User: user.ID, CreatedAt: now, LastSeenAt: now})
@@ -163,41 +168,54 @@ func (b *Bank) Login(ctx context.Context, username, pw, addr string) (token stri
 	return token, user, nil
 }
 
-func (b *Bank) checkThrottle(ctx context.Context, now time.Time, keys ...string) error {
-	return b.store.View(ctx, func(tx ReadTx) error {
-		for _, k := range keys {
-			a, err := tx.Attempt(ctx, k)
+// throttle is a counter of password attempts and the failures it allows
+// within the login window.
+type throttle struct {
+	key string
+	max int
+}
+
+// reserveAttempts counts an attempt against every key before the password
+// is checked, so that concurrent guesses are all counted before any of
+// them is answered: at most max are ever checked in a window. It refuses
+// with ErrTooManyAttempts when a key is locked or its attempts are spent,
+// and returns each key's count otherwise.
+func (b *Bank) reserveAttempts(ctx context.Context, now time.Time, keys []throttle) ([]int, error) {
+	counts := make([]int, len(keys))
+	var refused bool
+	err := b.store.Update(ctx, func(tx Tx) error {
+		refused = false
+		for i, k := range keys {
+			a, err := tx.CountAttempt(ctx, k.key, now, b.cfg.LoginWindow)
 			if err != nil {
 				return err
 			}
-			if now.Before(a.LockedUntil) {
-				return &Error{Code: ErrTooManyAttempts}
+			counts[i] = a.Failures
+			if now.Before(a.LockedUntil) || a.Failures > k.max {
+				refused = true
+			}
+		}
+		return nil // the counts stand even when refused
+	})
+	if err == nil && refused {
+		err = &Error{Code: ErrTooManyAttempts}
+	}
+	return counts, err
+}
+
+// lockSpent locks, for LoginLockFor, every key whose wrong attempt just
+// reached its limit.
+func (b *Bank) lockSpent(ctx context.Context, now time.Time, keys []throttle, counts []int) error {
+	return b.store.Update(ctx, func(tx Tx) error {
+		for i, k := range keys {
+			if counts[i] >= k.max {
+				if err := tx.PutAttempt(ctx, Attempt{Key: k.key, WindowStart: now, LockedUntil: now.Add(b.cfg.LoginLockFor)}); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	})
-}
-
-// recordLoginFailure counts a failure against pairs of (key, threshold).
-func (b *Bank) recordLoginFailure(ctx context.Context, now time.Time, userKey string, userMax int, addrKey string, addrMax int) error {
-	return b.store.Update(ctx, func(tx Tx) error {
-		if err := b.countAttempt(ctx, tx, now, userKey, userMax, b.cfg.LoginWindow, b.cfg.LoginLockFor); err != nil {
-			return err
-		}
-		return b.countAttempt(ctx, tx, now, addrKey, addrMax, b.cfg.LoginWindow, b.cfg.LoginLockFor)
-	})
-}
-
-// countAttempt adds one to key's counter within window and locks the key
-// for lockFor once it reaches max. It reports nothing about the lock: the
-// next checkThrottle does. The increment is one atomic statement, so that
-// concurrent failures on several servers are all counted.
-func (b *Bank) countAttempt(ctx context.Context, tx Tx, now time.Time, key string, max int, window, lockFor time.Duration) error {
-	a, err := tx.CountAttempt(ctx, key, now, window)
-	if err != nil || a.Failures < max {
-		return err
-	}
-	return tx.PutAttempt(ctx, Attempt{Key: key, WindowStart: now, LockedUntil: now.Add(lockFor)})
 }
 
 func newToken() (token string, hash []byte) {
@@ -267,9 +285,9 @@ func (b *Bank) User(ctx context.Context, id UserID) (User, error) {
 }
 
 // SetPayPassword sets or changes the user's 6-digit payment password after
-// checking the login password. Wrong login passwords here count against
-// the username's login throttle, so that a stolen session cannot guess the
-// login password without end.
+// checking the login password. Attempts here count against the username's
+// login throttle, so that a stolen session cannot guess the login password
+// without end.
 func (b *Bank) SetPayPassword(ctx context.Context, id UserID, loginPassword, pin string) error {
 	if !ValidPayPassword(pin) {
 		return FieldError(ErrInvalidField, "pay_password")
@@ -279,8 +297,9 @@ func (b *Bank) SetPayPassword(ctx context.Context, id UserID, loginPassword, pin
 		return err
 	}
 	now := b.now()
-	userKey := "login:user:" + FoldKey(u.Username)
-	if err := b.checkThrottle(ctx, now, userKey); err != nil {
+	keys := []throttle{{"login:user:" + FoldKey(u.Username), b.cfg.LoginUserFailures}}
+	counts, err := b.reserveAttempts(ctx, now, keys)
+	if err != nil {
 		return err
 	}
 	ok, err := b.hasher.Verify(ctx, u.PasswordHash, loginPassword)
@@ -288,16 +307,16 @@ func (b *Bank) SetPayPassword(ctx context.Context, id UserID, loginPassword, pin
 		return err
 	}
 	if !ok {
-		err := b.store.Update(ctx, func(tx Tx) error {
-			return b.countAttempt(ctx, tx, now, userKey, b.cfg.LoginUserFailures, b.cfg.LoginWindow, b.cfg.LoginLockFor)
-		})
-		if err != nil {
+		if err := b.lockSpent(ctx, now, keys, counts); err != nil {
 			return err
 		}
 		return &Error{Code: ErrBadPassword}
 	}
 	mac := b.keyer.Key(pin)
 	return b.store.Update(ctx, func(tx Tx) error {
+		if err := tx.DeleteAttempt(ctx, keys[0].key); err != nil {
+			return err
+		}
 		if err := tx.SetPayPassword(ctx, id, mac); err != nil {
 			return err
 		}
@@ -312,14 +331,15 @@ type Payee struct {
 }
 
 // LookupMobile shows the payee with mobile to caller, rate-limited per
-// session (sessionKey) so that it cannot enumerate users.
-func (b *Bank) LookupMobile(ctx context.Context, caller UserID, sessionKey, mobile string) (Payee, error) {
+// user (not per session, which a new login would renew) so that it cannot
+// enumerate users; transfers to unknown payees spend the same budget.
+func (b *Bank) LookupMobile(ctx context.Context, caller UserID, mobile string) (Payee, error) {
 	m, ok := NormalizeMobile(mobile)
 	if !ok {
 		return Payee{}, FieldError(ErrInvalidField, "mobile")
 	}
 	now := b.now()
-	key := "lookup:" + sessionKey
+	key := lookupKey(caller)
 	err := b.store.Update(ctx, func(tx Tx) error {
 		a, err := tx.CountAttempt(ctx, key, now, time.Minute)
 		if err != nil {

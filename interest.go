@@ -146,19 +146,9 @@ func (b *Bank) closeDay(ctx context.Context, tx Tx, day time.Time) (dayReport, e
 	}
 	for _, h := range holdings {
 		p := yield[h.Key.Product]
-		if h.MaturesOn != "" && h.MaturesOn <= d {
-			if h.Balance > 0 {
-				details := fmt.Sprintf("%s 到期, 本息转入银行卡", p.Name)
-				if _, err := tx.Post(ctx, &Transaction{Kind: "maturity", CreatedAt: valueAt, Legs: []Leg{{
-					From: h.Key, To: CardAccount(h.Key.User), Amount: h.Balance,
-					FromMethod: MethodMaturity, ToMethod: MethodMaturity, FromDetails: details, ToDetails: details,
-				}}}); err != nil {
-					return r, err
-				}
-				r.matured += Amount(h.Balance)
-				r.lots++
-			}
-			continue // a lot earns nothing on the day it matures
+		lot := h.MaturesOn != ""
+		if lot && h.MaturesOn < d {
+			continue // returned when its maturity day was closed
 		}
 		closing, err := tx.BalanceBefore(ctx, h.Key, cutoff)
 		if err != nil {
@@ -180,6 +170,23 @@ func (b *Bank) closeDay(ctx context.Context, tx Tx, day time.Time) (dayReport, e
 			if err := tx.SetInterestCarry(ctx, h.Key, carry); err != nil {
 				return r, err
 			}
+		}
+		if !lot || h.MaturesOn != d {
+			continue
+		}
+		// The lot is held at the end of its maturity day, so it earns that
+		// day's interest; then principal and interest go back to the card.
+		// Its carry below one fen stays with the bank.
+		if balance := h.Balance + post; balance > 0 {
+			details := fmt.Sprintf("%s 到期, 本息转入银行卡", p.Name)
+			if _, err := tx.Post(ctx, &Transaction{Kind: "maturity", CreatedAt: valueAt, Legs: []Leg{{
+				From: h.Key, To: CardAccount(h.Key.User), Amount: balance,
+				FromMethod: MethodMaturity, ToMethod: MethodMaturity, FromDetails: details, ToDetails: details,
+			}}}); err != nil {
+				return r, err
+			}
+			r.matured += Amount(balance)
+			r.lots++
 		}
 	}
 	return r, nil

@@ -161,7 +161,10 @@ func TestAccrualDailyEqualsCatchUpAndMatchesModel(t *testing.T) {
 	}
 }
 
-func TestFixedTermLotMaturesWithExactlyItsTermOfInterest(t *testing.T) {
+// A lot bought on day P matures on P+term: it is held at the end of each
+// day from P to P+term, so it earns term+1 days of interest (the
+// contract's closing rule), then returns to the card.
+func TestFixedTermLotMaturesWithItsInterest(t *testing.T) {
 	for _, s := range teststores.All(t) {
 		t.Run(s.Name, func(t *testing.T) {
 			ctx := context.Background()
@@ -172,7 +175,7 @@ func TestFixedTermLotMaturesWithExactlyItsTermOfInterest(t *testing.T) {
 				t.Fatalf("early redemption: %v, want NOT_MATURED", err)
 			}
 			balance, carry := int64(20_000_00), int64(0)
-			for d := 0; d < 90; d++ {
+			for d := 0; d <= 90; d++ {
 				post, c := coffer.AccrueDay(balance, 260, carry)
 				balance, carry = balance+post, c
 			}

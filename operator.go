@@ -117,21 +117,26 @@ func (p WealthProduct) Validate() error {
 	return nil
 }
 
-// PutWealthProduct adds a wealth product (create true) or changes one
-// (create false). Holdings of a changed product accrue at the new yield
-// from the next day closed; lots already bought keep their maturity.
+// PutWealthProduct adds a wealth product (create true) or changes its
+// name, yield, minimum or retirement (create false); its term never
+// changes. Holdings of a changed product accrue at the new yield from the
+// next day closed.
 func (b *Bank) PutWealthProduct(ctx context.Context, p WealthProduct, create bool) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
 	return b.store.Update(ctx, func(tx Tx) error {
-		_, err := tx.WealthProduct(ctx, p.Kind)
+		old, err := tx.WealthProduct(ctx, p.Kind)
 		switch {
 		case create && err == nil:
 			return Errorf(ErrInvalidField, "wealth product %q exists already", p.Kind)
 		case create && IsCode(err, ErrProductNotFound):
 		case err != nil:
 			return err
+		case old.TermDays != p.TermDays:
+			// Holdings are demand or lots by the product's term: changing it
+			// would strand them. Retire the product and add another.
+			return &Error{Code: ErrInvalidField, Field: "term-days", Detail: "a product's term cannot change; retire it and add a new kind"}
 		}
 		return tx.PutWealthProduct(ctx, p)
 	})

@@ -84,15 +84,25 @@ func (b *Bank) Pay(ctx context.Context, id UserID, req PayRequest) (PayResult, e
 
 func (b *Bank) pay(ctx context.Context, id UserID, req PayRequest) (PayResult, error) {
 	fingerprint := req.Fingerprint()
-	// The payer and any stored answer under the key, in one read
-	// transaction: each costs the database a read lock.
+	now := b.now()
+	// The payer, any stored answer under the key and the lookup budget,
+	// in one read transaction.
 	var u User
 	var stored IdempotentRecord
 	var found bool
+	var lookups Attempt
 	err := b.store.View(ctx, func(tx ReadTx) error {
 		var err error
-		if u, err = tx.UserByID(ctx, id); err != nil || req.IdempotencyKey == "" {
+		if u, err = tx.UserByID(ctx, id); err != nil {
 			return err
+		}
+		if req.Mode == ModeTransfer {
+			if lookups, err = tx.Attempt(ctx, lookupKey(id)); err != nil {
+				return err
+			}
+		}
+		if req.IdempotencyKey == "" {
+			return nil
 		}
 		stored, found, err = tx.Idempotent(ctx, id, req.IdempotencyKey)
 		return err
@@ -106,9 +116,13 @@ func (b *Bank) pay(ctx context.Context, id UserID, req PayRequest) (PayResult, e
 	if found {
 		return storedAnswer(stored, fingerprint)
 	}
-	now := b.now()
 	if now.Before(u.PayLockedUntil) {
 		return PayResult{}, &Error{Code: ErrPayLocked} // before any other rule
+	}
+	if req.Mode == ModeTransfer && b.lookupsSpent(lookups, now) {
+		// Transfers to unknown payees spend the budget of /api/mobile,
+		// so that 404 against 422 cannot enumerate users either.
+		return PayResult{}, &Error{Code: ErrRateLimited}
 	}
 	if req.IdempotencyKey != "" {
 		k := inflightKey{id, req.IdempotencyKey}
@@ -130,18 +144,23 @@ func (b *Bank) pay(ctx context.Context, id UserID, req PayRequest) (PayResult, e
 	if err := b.precheck(u, &req); err != nil {
 		return PayResult{}, err
 	}
-	if err := b.checkPayPassword(ctx, u, req, now); err != nil {
-		return PayResult{}, err
+	// The password is checked outside the transaction (argon2 for users
+	// without a payment password is slow); what its result means is
+	// decided inside, under the user's row lock.
+	var passwordOK bool
+	if req.PasswordSent {
+		if passwordOK, err = b.matchPayPassword(ctx, u, req.Password); err != nil {
+			return PayResult{}, err
+		}
 	}
 	var res PayResult
+	var refused *Error
 	err = b.store.Update(ctx, func(tx Tx) error {
-		// Only a password checked and found right breaks a row of wrong
-		// ones: a payment that checks none (gold, funds, wealth) must not,
-		// else the lock would never come between guesses.
-		if req.PasswordSent && u.PayFailures > 0 {
-			if err := tx.SetPayFailures(ctx, u.ID, 0, time.Time{}); err != nil {
-				return err
-			}
+		res, refused = PayResult{}, nil // the function may be retried
+		gate, err := b.payGate(ctx, tx, u.ID, req.PasswordSent, passwordOK, now)
+		if err != nil || gate != nil {
+			refused = gate
+			return err // a refusal commits the failure count and moves nothing
 		}
 		t, err := b.plan(ctx, tx, u, req, now)
 		if err != nil {
@@ -164,13 +183,67 @@ func (b *Bank) pay(ctx context.Context, id UserID, req PayRequest) (PayResult, e
 		}
 		return tx.PutIdempotent(ctx, IdempotentRecord{User: u.ID, Key: req.IdempotencyKey, RequestHash: fingerprint, Status: 200, Body: []byte(res.Balance.String()), CreatedAt: now})
 	})
+	if err == nil && refused != nil {
+		return PayResult{}, refused
+	}
 	if IsCode(err, ErrIdempotencyReuse) {
 		// Another server stored the key between our check and our commit.
 		if r, done, rerr := b.replay(ctx, id, req.IdempotencyKey, fingerprint); done || rerr != nil {
 			return r, rerr
 		}
 	}
+	if IsCode(err, ErrPayeeNotFound) {
+		if cerr := b.store.Update(ctx, func(tx Tx) error {
+			_, err := tx.CountAttempt(ctx, lookupKey(id), now, time.Minute)
+			return err
+		}); cerr != nil {
+			return res, cerr
+		}
+	}
 	return res, err
+}
+
+// payGate decides, under the user's row lock, whether a payment may go
+// on: not while payments are locked; not with a wrong password, which is
+// counted (the fifth in a row locks payments). Concurrent guesses are so
+// taken one at a time: at most four answer "wrong" before the lock, and a
+// right guess that comes after the lock is refused like any other.
+func (b *Bank) payGate(ctx context.Context, tx Tx, user UserID, passwordSent, passwordOK bool, now time.Time) (*Error, error) {
+	cur, err := tx.LockUser(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	if now.Before(cur.PayLockedUntil) {
+		return &Error{Code: ErrPayLocked}, nil
+	}
+	if !passwordSent {
+		return nil, nil
+	}
+	if !passwordOK {
+		n, err := tx.AddPayFailure(ctx, user)
+		if err != nil {
+			return nil, err
+		}
+		if n >= b.cfg.PayFailuresToLock {
+			return &Error{Code: ErrPayLocked}, tx.SetPayFailures(ctx, user, 0, now.Add(b.cfg.PayLockFor))
+		}
+		return &Error{Code: ErrBadPayPassword}, nil
+	}
+	// Only a password checked and found right breaks a row of wrong ones:
+	// a payment that checks none (gold, funds, wealth) must not, else the
+	// lock would never come between guesses.
+	if cur.PayFailures > 0 {
+		return nil, tx.SetPayFailures(ctx, user, 0, time.Time{})
+	}
+	return nil, nil
+}
+
+// lookupKey names a user's budget of payee lookups.
+func lookupKey(id UserID) string { return "lookup:user:" + strconv.FormatInt(int64(id), 10) }
+
+// lookupsSpent reports whether a lookup budget read at now is used up.
+func (b *Bank) lookupsSpent(a Attempt, now time.Time) bool {
+	return a.Key != "" && now.Sub(a.WindowStart) < time.Minute && a.Failures >= b.cfg.LookupsPerMinute
 }
 
 // replay returns the stored answer of key, or done=false when there is none.
@@ -250,46 +323,14 @@ func (r *PayRequest) checkQuantities() error {
 	return nil
 }
 
-// checkPayPassword enforces the payment lock and, when a password is
-// required or sent, checks it, counting failures towards the lock.
-func (b *Bank) checkPayPassword(ctx context.Context, u User, req PayRequest, now time.Time) error {
-	if now.Before(u.PayLockedUntil) {
-		return &Error{Code: ErrPayLocked}
-	}
-	if !req.PasswordSent {
-		return nil
-	}
-	var ok bool
+// matchPayPassword reports whether pw is the user's payment password: the
+// 6-digit one when set (an HMAC, microseconds), else the login password
+// (argon2id).
+func (b *Bank) matchPayPassword(ctx context.Context, u User, pw string) (bool, error) {
 	if len(u.PayPasswordMAC) > 0 {
-		ok = b.keyer.Match(u.PayPasswordMAC, req.Password)
-	} else {
-		var err error
-		if ok, err = b.hasher.Verify(ctx, u.PasswordHash, req.Password); err != nil {
-			return err
-		}
+		return b.keyer.Match(u.PayPasswordMAC, pw), nil
 	}
-	if ok {
-		return nil
-	}
-	var locked bool
-	err := b.store.Update(ctx, func(tx Tx) error {
-		n, err := tx.AddPayFailure(ctx, u.ID)
-		if err != nil {
-			return err
-		}
-		if n >= b.cfg.PayFailuresToLock {
-			locked = true
-			return tx.SetPayFailures(ctx, u.ID, 0, now.Add(b.cfg.PayLockFor))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if locked {
-		return &Error{Code: ErrPayLocked}
-	}
-	return &Error{Code: ErrBadPayPassword}
+	return b.hasher.Verify(ctx, u.PasswordHash, pw)
 }
 
 // plan turns a request into a ledger transaction, reading what it needs

@@ -2,7 +2,10 @@ package coffer_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"coffer"
 	"coffer/internal/teststores"
@@ -94,5 +97,98 @@ func TestPayLockComesFirst(t *testing.T) {
 	}
 	if _, err := w.bank.Pay(ctx, w.user, self); !coffer.IsCode(err, coffer.ErrPayLocked) {
 		t.Errorf("locked user's transfer to self: %v, want PAY_LOCKED", err)
+	}
+}
+
+// Regression: the payment lock was checked against the user as read
+// before the guess and counted afterwards, so guesses sent together were
+// all checked: 60 at once got 48 "wrong" answers, and a right one among
+// them paid after the lock. Decided under the user's row lock, exactly
+// four are answered "wrong" and the rest "locked".
+func TestConcurrentPaymentGuessesMeetTheLock(t *testing.T) {
+	for _, s := range teststores.All(t) {
+		t.Run(s.Name, func(t *testing.T) {
+			w := newAccrualWorld(t, s.Open)
+			const guesses = 40
+			codes := make(chan coffer.Code, guesses)
+			var wg sync.WaitGroup
+			for i := 0; i < guesses; i++ {
+				wg.Go(func() {
+					_, err := w.bank.Pay(context.Background(), w.user, coffer.PayRequest{Mode: coffer.ModeMobilePay, Money: 10_00, Mobile: "13700137000", Password: "000000", PasswordSent: true})
+					codes <- coffer.ErrorCode(err)
+				})
+			}
+			wg.Wait()
+			close(codes)
+			count := map[coffer.Code]int{}
+			for c := range codes {
+				count[c]++
+			}
+			if count[coffer.ErrBadPayPassword] != 4 || count[coffer.ErrPayLocked] != guesses-4 {
+				t.Errorf("%d guesses at once: %v; want 4 %s and the rest %s", guesses, count, coffer.ErrBadPayPassword, coffer.ErrPayLocked)
+			}
+			if _, err := w.bank.Pay(context.Background(), w.user, coffer.PayRequest{Mode: coffer.ModeMobilePay, Money: 10_00, Mobile: "13700137000", Password: "246810", PasswordSent: true}); !coffer.IsCode(err, coffer.ErrPayLocked) {
+				t.Errorf("the right password after the lock: %v", err)
+			}
+			storetest.AssertLedger(t, w.store)
+		})
+	}
+}
+
+// Regression: concurrent wrong logins were all checked (24 of 40 where
+// five are allowed): attempts are now counted before the password is.
+func TestConcurrentLoginGuessesMeetTheThrottle(t *testing.T) {
+	for _, s := range teststores.All(t) {
+		t.Run(s.Name, func(t *testing.T) {
+			w := newAccrualWorld(t, s.Open)
+			const guesses = 40
+			codes := make(chan coffer.Code, guesses)
+			var wg sync.WaitGroup
+			for i := 0; i < guesses; i++ {
+				wg.Go(func() {
+					_, _, err := w.bank.Login(context.Background(), "saver", "wrong password", fmt.Sprintf("192.0.2.%d", i))
+					codes <- coffer.ErrorCode(err)
+				})
+			}
+			wg.Wait()
+			close(codes)
+			count := map[coffer.Code]int{}
+			for c := range codes {
+				count[c]++
+			}
+			limit := w.bank.Config().LoginUserFailures
+			if count[coffer.ErrBadCredentials] != limit || count[coffer.ErrTooManyAttempts] != guesses-limit {
+				t.Errorf("%d wrong logins at once: %v; want %d checked and the rest refused", guesses, count, limit)
+			}
+		})
+	}
+}
+
+// Regression: transfers told registered mobiles (422 insufficient funds)
+// from unregistered ones (404) without limit. Misses now spend the same
+// per-user budget as /api/mobile lookups, and a spent budget refuses every
+// transfer, known payee or not; a new login does not renew it.
+func TestPayeeProbesSpendTheLookupBudget(t *testing.T) {
+	w := newAccrualWorld(t, teststores.SQLite)
+	ctx := context.Background()
+	budget := w.bank.Config().LookupsPerMinute
+	probe := func(mobile string) error {
+		_, err := w.bank.Pay(ctx, w.user, coffer.PayRequest{Mode: coffer.ModeTransfer, Money: 1_00, Payee: mobile, Password: "246810", PasswordSent: true})
+		return err
+	}
+	for i := 0; i < budget; i++ {
+		if err := probe(fmt.Sprintf("139%08d", i)); !coffer.IsCode(err, coffer.ErrPayeeNotFound) {
+			t.Fatalf("probe %d: %v, want PAYEE_NOT_FOUND", i, err)
+		}
+	}
+	if err := probe("13999999999"); !coffer.IsCode(err, coffer.ErrRateLimited) {
+		t.Errorf("probe past the budget: %v, want RATE_LIMITED", err)
+	}
+	if _, err := w.bank.LookupMobile(ctx, w.user, "13700137000"); !coffer.IsCode(err, coffer.ErrRateLimited) {
+		t.Errorf("lookup after the budget was spent on transfers: %v, want RATE_LIMITED", err)
+	}
+	w.clock.Advance(time.Minute)
+	if err := probe("13999999999"); !coffer.IsCode(err, coffer.ErrPayeeNotFound) {
+		t.Errorf("a minute later: %v, want PAYEE_NOT_FOUND", err)
 	}
 }

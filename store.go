@@ -72,6 +72,10 @@ type Tx interface {
 	// ErrUsernameTaken, ErrMobileTaken, ErrEmailTaken or ErrCardTaken.
 	CreateUser(ctx context.Context, u *User) error
 	SetPayPassword(ctx context.Context, user UserID, mac []byte) error
+	// LockUser reads the user, holding the user's row until the
+	// transaction ends, so that payment-password checks of one user are
+	// decided one at a time.
+	LockUser(ctx context.Context, id UserID) (User, error)
 	// AddPayFailure counts one more wrong payment password in a row and
 	// returns the new count.
 	AddPayFailure(ctx context.Context, user UserID) (int, error)
@@ -88,6 +92,8 @@ type Tx interface {
 	// at or before now - window, and returns the counter after it.
 	CountAttempt(ctx context.Context, key string, now time.Time, window time.Duration) (Attempt, error)
 	DeleteAttempt(ctx context.Context, key string) error
+	// UncountAttempt takes one back from key's counter (never below zero).
+	UncountAttempt(ctx context.Context, key string) error
 
 	// PutIdempotent stores a payment's answer under its key; it fails with
 	// ErrIdempotencyReuse if the key is taken.

@@ -1,6 +1,7 @@
 package coffer
 
 import (
+	"golang.org/x/text/cases"
 	"net/mail"
 	"strings"
 	"time"
@@ -132,8 +133,11 @@ func ValidEmail(s string) bool {
 	return ok && local != "" && strings.Contains(domain, ".") && !strings.ContainsAny(s, " \t\r\n\x00")
 }
 
-// FoldKey is the case-folded form under which usernames and emails are unique.
-func FoldKey(s string) string { return strings.ToLower(s) }
+// FoldKey is the case-folded form under which usernames and emails are
+// unique: Unicode simple folding, so that "ſam" and "SAM", or "ΟΔΥΣΣΕΥΣ"
+// and "οδυσσευς", are one name as strings.EqualFold says.
+// A Caser keeps state: one per call, never shared between goroutines.
+func FoldKey(s string) string { return cases.Fold().String(s) }
 
 // MaskCardNum shows only the last four digits of a card number.
 func MaskCardNum(card string) string {

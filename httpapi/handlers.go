@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/hex"
 	"net/http"
 	"strconv"
 	"time"
@@ -72,7 +71,7 @@ func (s *server) handleLogin() http.Handler {
 		setLogUser(r.Context(), user.ID)
 		http.SetCookie(w, &http.Cookie{
 			Name: SessionCookie, Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
-			Secure: r.TLS != nil, MaxAge: int(s.bank.Config().SessionAbsolute.Seconds()),
+			Secure: s.secureRequest(r), MaxAge: int(s.bank.Config().SessionAbsolute.Seconds()),
 		})
 		writeJSON(w, http.StatusOK, envelope{Success: true, Data: user.Mobile, Token: token})
 	})
@@ -83,7 +82,7 @@ func (s *server) handleLogout(w http.ResponseWriter, r *http.Request, user coffe
 		s.writeError(w, r, err, nil)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil, MaxAge: -1})
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secureRequest(r), MaxAge: -1})
 	writeOK(w, http.StatusOK, "ok")
 }
 
@@ -239,17 +238,12 @@ func (s *server) handleMobile(w http.ResponseWriter, r *http.Request, user coffe
 		s.writeError(w, r, err, nil)
 		return
 	}
-	p, err := s.bank.LookupMobile(r.Context(), user, sessionKey(r), m)
+	p, err := s.bank.LookupMobile(r.Context(), user, m)
 	if err != nil {
 		s.writeError(w, r, err, nil)
 		return
 	}
 	writeJSON(w, http.StatusOK, payeeData{Username: p.Username, CardNum: p.CardNum})
-}
-
-// sessionKey names the session for rate limits without revealing its token.
-func sessionKey(r *http.Request) string {
-	return hex.EncodeToString(coffer.HashToken(sessionToken(r))[:12])
 }
 
 func (s *server) handlePayPassword(w http.ResponseWriter, r *http.Request, user coffer.UserID) {

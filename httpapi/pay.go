@@ -139,8 +139,8 @@ func idempotencyKey(f fields, r *http.Request) (string, error) {
 	if len(key) > coffer.MaxIdempotencyKey {
 		return "", coffer.FieldError(coffer.ErrInvalidField, "Idempotency-Key")
 	}
-	for _, c := range key {
-		if c < 0x20 || c == 0x7f {
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x20 || key[i] > 0x7e { // printable ASCII only: keys are stored as text
 			return "", coffer.FieldError(coffer.ErrInvalidField, "Idempotency-Key")
 		}
 	}

@@ -180,6 +180,13 @@ func (s *server) clientAddr(r *http.Request) string {
 	return host
 }
 
+// secureRequest reports whether the client reached us over TLS: directly,
+// or, behind a trusted load balancer that ends TLS, as its
+// X-Forwarded-Proto says. The session cookie is then marked Secure.
+func (s *server) secureRequest(r *http.Request) bool {
+	return r.TLS != nil || s.trustProxy && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
 // sessionToken is the bearer token, else the session cookie's.
 func sessionToken(r *http.Request) string {
 	if h := r.Header.Get("Authorization"); h != "" {

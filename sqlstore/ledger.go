@@ -578,7 +578,7 @@ func (t *Tx) FirstEntryAt(ctx context.Context, kind coffer.AccountKind) (time.Ti
 // WealthHoldings implements coffer.ReadTx.
 func (t *Tx) WealthHoldings(ctx context.Context) ([]coffer.Holding, error) {
 	rows, err := t.query(ctx, `SELECT user_id, kind, asset, product, lot, matures_on, balance, interest_carry FROM accounts
-		WHERE kind = ? AND user_id <> 0 ORDER BY id`, coffer.KindWealth)
+		WHERE kind = ? AND user_id <> 0 ORDER BY user_id, id`, coffer.KindWealth)
 	if err != nil {
 		return nil, err
 	}

@@ -155,6 +155,13 @@ func (t *Tx) CreateUser(ctx context.Context, u *coffer.User) error {
 	return err
 }
 
+// LockUser implements coffer.Tx with an UPDATE that changes nothing: it
+// takes the row lock on PostgreSQL (SQLite's writer is one at a time
+// already) and reads the row as it is after any transaction that held it.
+func (t *Tx) LockUser(ctx context.Context, id coffer.UserID) (coffer.User, error) {
+	return scanUser(t.row(ctx, `UPDATE users SET pay_failures = pay_failures WHERE id = ? RETURNING `+userColumns, id))
+}
+
 // SetPayPassword implements coffer.Tx.
 func (t *Tx) SetPayPassword(ctx context.Context, user coffer.UserID, mac []byte) error {
 	_, err := t.exec(ctx, `UPDATE users SET pay_password_mac = ? WHERE id = ?`, mac, user)
@@ -259,6 +266,12 @@ func (t *Tx) CountAttempt(ctx context.Context, key string, now time.Time, window
 		RETURNING failures, window_start_ms, locked_until_ms`, key, ms(now), expired, expired).Scan(&a.Failures, &start, &locked)
 	a.WindowStart, a.LockedUntil = fromMS(start), fromMS(locked)
 	return a, err
+}
+
+// UncountAttempt implements coffer.Tx.
+func (t *Tx) UncountAttempt(ctx context.Context, key string) error {
+	_, err := t.exec(ctx, `UPDATE attempts SET failures = CASE WHEN failures > 0 THEN failures - 1 ELSE 0 END WHERE key = ?`, key)
+	return err
 }
 
 // DeleteAttempt implements coffer.Tx.

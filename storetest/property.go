@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -1018,16 +1019,8 @@ func (m *seqModel) closeDay(day time.Time, r *coffer.AccrualReport) {
 	valueAt := cutoff.Add(-time.Millisecond)
 	for _, h := range m.holdings {
 		u := h.user
-		if h.maturesOn != "" && h.maturesOn <= d {
-			if amount := h.balance; amount > 0 {
-				h.change(valueAt, -amount)
-				u.card += amount
-				u.cardBills = append(u.cardBills, seqBill{amount, coffer.MethodMaturity})
-				u.wealthBills = append(u.wealthBills, seqBill{-amount, coffer.MethodMaturity})
-				r.LotsMatured++
-				r.MaturedFen += coffer.Amount(amount)
-			}
-			continue
+		if h.maturesOn != "" && h.maturesOn < d {
+			continue // returned on its maturity day
 		}
 		closing := h.balanceBefore(cutoff)
 		total := h.carry
@@ -1042,6 +1035,18 @@ func (m *seqModel) closeDay(day time.Time, r *coffer.AccrualReport) {
 			u.wealthBills = append(u.wealthBills, seqBill{paid, coffer.MethodInterest})
 			r.InterestFen += coffer.Amount(paid)
 			r.Postings++
+		}
+		// A lot is held at the end of its maturity day: it earns that
+		// day's interest, then goes back to the card.
+		if h.maturesOn == d {
+			if amount := h.balance; amount > 0 {
+				h.change(valueAt, -amount)
+				u.card += amount
+				u.cardBills = append(u.cardBills, seqBill{amount, coffer.MethodMaturity})
+				u.wealthBills = append(u.wealthBills, seqBill{-amount, coffer.MethodMaturity})
+				r.LotsMatured++
+				r.MaturedFen += coffer.Amount(amount)
+			}
 		}
 	}
 	r.Days = append(r.Days, d)
@@ -1060,7 +1065,11 @@ func (m *seqModel) checkWealthHoldings() {
 	if len(got) != len(m.holdings) {
 		m.fatalf("%d wealth holdings, model %d", len(got), len(m.holdings))
 	}
-	for i, h := range m.holdings {
+	// The store lists them by user (the order in which closing a day
+	// locks cards), each user's in the order they were opened.
+	byUser := slices.Clone(m.holdings)
+	slices.SortStableFunc(byUser, func(a, b *seqHolding) int { return cmp.Compare(a.key.User, b.key.User) })
+	for i, h := range byUser {
 		want := coffer.Holding{Key: h.key, Balance: h.balance, MaturesOn: h.maturesOn, Carry: h.carry}
 		if got[i] != want {
 			m.errorf("wealth holding %d: %+v, model %+v", i, got[i], want)

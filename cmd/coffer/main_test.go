@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"coffer/sqlite"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's log writes.
@@ -115,8 +117,21 @@ func runCmd(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return out.String(), errb.String(), code
 }
 
-func TestOperatorCommandsRejectBadInputWithExitStatus2(t *testing.T) {
+// createDatabase makes the database that coffer serve would create.
+func createDatabase(t *testing.T) string {
+	t.Helper()
 	db := filepath.Join(t.TempDir(), "coffer.db")
+	store, err := sqlite.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	return db
+}
+
+func TestOperatorCommandsRejectBadInputWithExitStatus2(t *testing.T) {
+	db := createDatabase(t)
+	typo := filepath.Join(filepath.Dir(db), "cofer.db")
 	for _, args := range [][]string{
 		{},
 		{"nonsense"},
@@ -136,6 +151,9 @@ func TestOperatorCommandsRejectBadInputWithExitStatus2(t *testing.T) {
 		{"fund", "nav", "--db", db, "--code", "nosuch", "--nav", "1.0000"},
 		{"serve", "--db", db, "--limit-daily", "lots"},
 		{"serve", "--db", db, "--zone", "Mars/Olympus"},
+		{"check", "--db", typo},
+		{"deposit", "--db", typo, "--mobile", "13800138000", "--amount", "10"},
+		{"gold-price", "--db", typo, "--price", "600"},
 	} {
 		_, stderr, code := runCmd(t, args...)
 		if code != 2 || strings.TrimSpace(stderr) == "" {
@@ -145,10 +163,13 @@ func TestOperatorCommandsRejectBadInputWithExitStatus2(t *testing.T) {
 	if _, stderr, code := runCmd(t, "deposit", "--db", db, "--mobile", "13800138000", "--amount", "10"); code != 1 || !strings.Contains(stderr, "no user has mobile") {
 		t.Errorf("deposit to an unknown mobile: exit %d, %q", code, stderr)
 	}
+	if _, err := os.Stat(typo); err == nil {
+		t.Errorf("an operator command created a database at a mistyped path")
+	}
 }
 
 func TestOperatorCommandsOnAFreshDatabase(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "coffer.db")
+	db := createDatabase(t)
 	steps := []struct {
 		args []string
 		want string

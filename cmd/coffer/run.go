@@ -9,8 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"coffer"
@@ -241,13 +242,27 @@ func janitor(ctx context.Context, bank *coffer.Bank, log *slog.Logger) {
 	}
 }
 
-// redactDSN hides a password in a postgres:// URL.
+// redactDSN hides the passwords of a postgres:// URL, in its user part
+// and in a password parameter, before it is logged.
 func redactDSN(dsn string) string {
-	if at := strings.LastIndex(dsn, "@"); at > 0 && strings.Contains(dsn, "://") {
-		scheme, _, _ := strings.Cut(dsn, "://")
-		return scheme + "://…" + dsn[at:]
+	if !isPostgres(dsn) {
+		return dsn
 	}
-	return dsn
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "postgres://(unparsable URL hidden)"
+	}
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }
 
 func cmdDeposit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -321,11 +336,18 @@ func cmdCheck(ctx context.Context, args []string, getenv func(string) string, st
 	})
 }
 
-// withBank opens the store for an operator command.
+// withBank opens the store for an operator command. Only serve creates a
+// database: an operator's mistyped path must fail, not answer from a new,
+// empty one.
 func withBank(ctx context.Context, c common, fn func(*coffer.Bank) error) error {
 	cfg, err := c.config()
 	if err != nil {
 		return err
+	}
+	if !isPostgres(c.db) {
+		if _, err := os.Stat(c.db); err != nil {
+			return usageError{fmt.Sprintf("no database at %s (coffer serve creates it): %v", c.db, err)}
+		}
 	}
 	store, err := openStore(ctx, c.db, cfg)
 	if err != nil {
