@@ -47,6 +47,11 @@ func writeOK(w http.ResponseWriter, status int, data any) {
 
 // writeError answers err in the envelope with data (null when nil).
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error, data any) {
+	if r.Context().Err() != nil && coffer.ErrorCode(err) == coffer.ErrInternal {
+		// The client gave up (or the server is stopping): no bug to log,
+		// and nobody to read the answer.
+		err = &coffer.Error{Code: coffer.ErrUnavailable, Detail: "request canceled"}
+	}
 	status, code, text := describe(err, english(r))
 	if code == coffer.ErrInternal {
 		s.log.ErrorContext(r.Context(), "internal error", "err", err.Error(), "request_id", requestID(r.Context()))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"strconv"
 	"time"
@@ -130,12 +131,13 @@ func (s *rawSender) roundTrip(c call) (status int, keep bool, err error) {
 	if err := s.w.Flush(); err != nil {
 		return 0, false, err
 	}
-	return s.readAnswer()
+	return s.readAnswer(c.method)
 }
 
-// readAnswer reads one answer: the status line, the headers, and a body
-// of Content-Length bytes or chunks, which it discards.
-func (s *rawSender) readAnswer() (status int, keep bool, err error) {
+// readAnswer reads the answer to a request of method: the status line,
+// the headers, and a body of Content-Length bytes or chunks, which it
+// discards.
+func (s *rawSender) readAnswer(method string) (status int, keep bool, err error) {
 	line, err := s.r.ReadSlice('\n')
 	if err != nil {
 		return 0, false, err
@@ -177,6 +179,8 @@ func (s *rawSender) readAnswer() (status int, keep bool, err error) {
 		}
 	}
 	switch {
+	case status == http.StatusNoContent || status == http.StatusNotModified || status < 200 || method == http.MethodHead:
+		// no body
 	case chunked:
 		err = s.discardChunks()
 	case length >= 0:

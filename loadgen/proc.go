@@ -26,7 +26,8 @@ type ProcessUsage struct {
 }
 
 // ChildUsage reads the CPU time (user and system) and the peak resident
-// set (VmHWM) of process pid from /proc.
+// set (VmHWM) of process pid from /proc: a child, a server given by its
+// id, or this process itself.
 func ChildUsage(pid int) (ProcessUsage, error) {
 	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
@@ -58,6 +59,14 @@ func ChildUsage(pid int) (ProcessUsage, error) {
 		}
 	}
 	return u, nil
+}
+
+// ResetPeakRSS starts process pid's peak resident set (VmHWM) over from
+// its current size, so that a later ChildUsage reports the peak of what
+// came after (the load) rather than of the setup before it. It needs
+// Linux and the right to write /proc/PID/clear_refs.
+func ResetPeakRSS(pid int) error {
+	return os.WriteFile("/proc/"+strconv.Itoa(pid)+"/clear_refs", []byte("5"), 0)
 }
 
 // SelfUsage is this process's CPU time and peak resident set.

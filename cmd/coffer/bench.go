@@ -54,8 +54,10 @@ type benchReport struct {
 	Database string `json:"database"`
 	// ServerCPUS is the server's CPU time (user and system) during the
 	// load; in-process, the whole process's, load generator included.
-	ServerCPUS       float64 `json:"server_cpu_s"`
-	ServerCores      float64 `json:"server_cores"`
+	ServerCPUS  float64 `json:"server_cpu_s"`
+	ServerCores float64 `json:"server_cores"`
+	// ServerPeakRSSMiB is the server's peak resident memory during the
+	// load (VmHWM, reset when the load starts).
 	ServerPeakRSSMiB float64 `json:"server_peak_rss_mib"`
 	// LoadGeneratorCPUS is this process's CPU time during the load (with
 	// an in-process server, the server's too).
@@ -145,12 +147,13 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 			report.Server = fmt.Sprintf("target %s (pid %d)", base, *serverPID)
 		}
 	}
+	pid := *serverPID
+	if srv != nil {
+		pid = srv.pid()
+	}
 	usage := func() (loadgen.ProcessUsage, error) {
-		switch {
-		case srv != nil:
-			return srv.usage()
-		case *serverPID > 0:
-			return loadgen.ChildUsage(*serverPID)
+		if pid > 0 {
+			return loadgen.ChildUsage(pid) // this process's own /proc entry when in-process
 		}
 		return loadgen.ProcessUsage{}, errors.New("not measured")
 	}
@@ -183,6 +186,9 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	var profileDone chan error
 	lcfg.Started = func() {
 		selfBefore, _ = loadgen.SelfUsage()
+		if pid > 0 {
+			loadgen.ResetPeakRSS(pid) // the peak of the load, not of the setup's password hashing
+		}
 		before, _ = usage()
 		if srv != nil {
 			if *cpuProfile != "" {
@@ -384,12 +390,12 @@ func (s *benchServer) waitReady(ctx context.Context) error {
 	return fmt.Errorf("the server did not answer within %s", serverStartTimeout)
 }
 
-// usage is the server's CPU time and peak memory so far.
-func (s *benchServer) usage() (loadgen.ProcessUsage, error) {
+// pid is the server's process id (this process's in-process).
+func (s *benchServer) pid() int {
 	if s.mode == serverChild {
-		return loadgen.ChildUsage(s.cmd.Process.Pid)
+		return s.cmd.Process.Pid
 	}
-	return loadgen.SelfUsage()
+	return os.Getpid()
 }
 
 // profile fetches a CPU profile over about d from the server's pprof
