@@ -109,15 +109,16 @@ func appliedVersions(ctx context.Context, tx *sql.Tx) (map[int]bool, error) {
 // createMigrationsTable creates schema_migrations if it is missing.
 // CREATE TABLE IF NOT EXISTS is not atomic in PostgreSQL: two sessions can
 // both find the table missing, and the loser fails with duplicate_table
-// (42P07) or a unique violation in the catalog (23505) once the winner
-// commits. Trying again then finds the table.
+// (42P07), duplicate_object for the table's row type (42710) or a unique
+// violation in the catalog (23505) once the winner commits. Trying again
+// then finds the table.
 func createMigrationsTable(ctx context.Context, db *sql.DB) error {
 	for try := 1; ; try++ {
 		_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at_ms BIGINT NOT NULL)`)
 		if err == nil {
 			return nil
 		}
-		if state := sqlState(err); (state != "42P07" && state != "23505") || try >= createTableTries {
+		if state := sqlState(err); (state != "42P07" && state != "42710" && state != "23505") || try >= createTableTries {
 			return fmt.Errorf("create schema_migrations: %w", err)
 		}
 		if err := sleep(ctx, backoff(try)); err != nil {

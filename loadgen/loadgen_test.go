@@ -1,0 +1,137 @@
+package loadgen
+
+import (
+	"context"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestHistogramQuantilesWithinResolution(t *testing.T) {
+	h := newHistogram()
+	for us := 1; us <= 100_000; us++ {
+		h.record(time.Duration(us) * time.Microsecond)
+	}
+	for _, q := range []float64{0.5, 0.9, 0.99} {
+		want := time.Duration(q*100_000) * time.Microsecond
+		got := h.quantile(q)
+		if got < want || float64(got-want) > float64(want)/subBuckets {
+			t.Errorf("quantile %.2f = %s, want %s within 1/%d", q, got, want, subBuckets)
+		}
+	}
+	if h.max != 100*time.Millisecond || h.quantile(1) != h.max {
+		t.Errorf("max %s, quantile(1) %s", h.max, h.quantile(1))
+	}
+	if newHistogram().quantile(0.5) != 0 {
+		t.Error("an empty histogram has a quantile")
+	}
+}
+
+func TestHistogramBucketsCoverEveryValueInOrder(t *testing.T) {
+	prev := -1
+	for us := uint64(0); us < 1<<22; us += 1 + us/97 {
+		b := bucketOf(us)
+		if b < prev || bucketValue(b) < us {
+			t.Fatalf("value %d: bucket %d (previous %d) holds up to %d", us, b, prev, bucketValue(b))
+		}
+		prev = b
+	}
+	if huge := 10 * maxLatency; bucketOf(uint64(huge/time.Microsecond)) < bucketCount-1 {
+		t.Error("latencies past maxLatency do not land in the last bucket")
+	}
+}
+
+func TestCheckLoopbackRefusesOtherHosts(t *testing.T) {
+	for _, ok := range []string{"http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:80"} {
+		if err := CheckLoopback(ok); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"http://192.0.2.1:8080", "https://127.0.0.1:8080", "http://example.com", "127.0.0.1:8080", ""} {
+		if err := CheckLoopback(bad); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+func TestLuhnCardsPassTheCheck(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 100 {
+		c := luhnCard(rng)
+		sum := 0
+		for i := range c {
+			d := int(c[len(c)-1-i] - '0')
+			if i%2 == 1 {
+				if d *= 2; d > 9 {
+					d -= 9
+				}
+			}
+			sum += d
+		}
+		if len(c) != 16 || sum%10 != 0 {
+			t.Fatalf("card %s fails the Luhn check", c)
+		}
+	}
+}
+
+// TestRawSenderReadsEveryKindOfAnswer: fixed-length, chunked, empty and
+// closing answers, on one connection reused where the server allows it.
+func TestRawSenderReadsEveryKindOfAnswer(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer tok" || r.Header.Get("Idempotency-Key") != "k1" {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		switch r.URL.Path {
+		case "/fixed":
+			w.Header().Set("Content-Length", "5")
+			w.Write([]byte("hello"))
+		case "/chunked":
+			w.WriteHeader(http.StatusCreated)
+			for range 3 {
+				w.Write([]byte(strings.Repeat("x", 5000)))
+				w.(http.Flusher).Flush()
+			}
+		case "/empty":
+			w.WriteHeader(http.StatusNoContent)
+		case "/close":
+			w.Header().Set("Connection", "close")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	snd, err := newRawSender(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snd.close()
+	ctx := context.Background()
+	for i, c := range []struct {
+		path string
+		want int
+	}{{"/fixed", 200}, {"/chunked", 201}, {"/empty", 204}, {"/fixed", 200}, {"/close", 503}, {"/fixed", 200}} {
+		got := snd.send(ctx, call{method: http.MethodPost, path: c.path, token: "tok", key: "k1", body: []byte(`{}`)})
+		if got != c.want {
+			t.Errorf("request %d to %s: status %d, want %d", i, c.path, got, c.want)
+		}
+	}
+	if n := conns.Load(); n != 2 {
+		t.Errorf("%d connections, want 2 (one closed by the server)", n)
+	}
+	srv.Close()
+	if got := snd.send(ctx, call{method: http.MethodGet, path: "/fixed"}); got != 0 {
+		t.Errorf("a stopped server answered %d, want 0", got)
+	}
+}
