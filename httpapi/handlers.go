@@ -87,16 +87,12 @@ func (s *server) handleLogout(w http.ResponseWriter, r *http.Request, user coffe
 }
 
 // ownMobile checks that an optional mobile parameter names the caller.
-func (s *server) ownMobile(r *http.Request, f fields, name string, u coffer.User) error {
-	m, err := f.digits(name, false)
+func ownMobile(f fields, name string, u coffer.User) error {
+	m, err := mobileField(f, name, false)
 	if err != nil || m == "" {
 		return err
 	}
-	norm, ok := coffer.NormalizeMobile(m)
-	if !ok {
-		return coffer.FieldError(coffer.ErrInvalidField, name)
-	}
-	if norm != u.Mobile {
+	if m != u.Mobile {
 		return &coffer.Error{Code: coffer.ErrForbidden, Field: name}
 	}
 	return nil
@@ -125,7 +121,7 @@ func (s *server) handleInfo(w http.ResponseWriter, r *http.Request, user coffer.
 	}
 	info, err := s.bank.Info(r.Context(), user)
 	if err == nil {
-		err = s.ownMobile(r, f, "mobile", info.User)
+		err = ownMobile(f, "mobile", info.User)
 	}
 	if err != nil {
 		s.writeError(w, r, err, nil)
