@@ -21,7 +21,28 @@ type Info struct {
 // Info returns the user's information with every holding valued.
 func (b *Bank) Info(ctx context.Context, id UserID) (Info, error) {
 	var info Info
-	err := b.store.View(ctx, func(tx ReadTx) error {
+	err := b.store.View(ctx, func(tx ReadTx) (err error) {
+		info, err = infoIn(ctx, tx, id)
+		return err
+	})
+	return info, err
+}
+
+// InfoAs is Info for the user of the session token, the session checked
+// (as Authenticate does) in the same read transaction.
+func (b *Bank) InfoAs(ctx context.Context, token string) (Info, error) {
+	var info Info
+	_, err := b.viewAs(ctx, token, func(tx ReadTx, id UserID) (err error) {
+		info, err = infoIn(ctx, tx, id)
+		return err
+	})
+	return info, err
+}
+
+// infoIn values the user's holdings in tx.
+func infoIn(ctx context.Context, tx ReadTx, id UserID) (Info, error) {
+	var info Info
+	err := func() error {
 		u, err := tx.UserByID(ctx, id)
 		if err != nil {
 			return err
@@ -71,7 +92,7 @@ func (b *Bank) Info(ctx context.Context, id UserID) (Info, error) {
 		}
 		info.TotalAssets = info.Balance + info.MoneyManagment + info.Funds + info.Gold
 		return nil
-	})
+	}()
 	return info, err
 }
 
@@ -95,19 +116,43 @@ func (b *Bank) Wallet(ctx context.Context, id UserID, kind AccountKind, cursor s
 		return WalletPage{}, err
 	}
 	var page WalletPage
-	err = b.store.View(ctx, func(tx ReadTx) error {
-		bills, err := tx.Bills(ctx, id, kind, before, limit+1)
+	err = b.store.View(ctx, func(tx ReadTx) (err error) {
+		page, err = walletIn(ctx, tx, id, kind, before, limit)
+		return err
+	})
+	return page, err
+}
+
+// WalletAs is Wallet for the user of the session token, the session
+// checked (as Authenticate does) in the same read transaction. It returns
+// the user too.
+func (b *Bank) WalletAs(ctx context.Context, token string, kind AccountKind, cursor string, limit int) (UserID, WalletPage, error) {
+	var page WalletPage
+	id, err := b.viewAs(ctx, token, func(tx ReadTx, id UserID) error {
+		before, err := DecodeCursor(cursor) // after the session: a stranger learns nothing
 		if err != nil {
 			return err
 		}
-		if len(bills) > limit {
-			bills = bills[:limit]
-			page.NextCursor = EncodeCursor(bills[limit-1].ID)
-		}
-		page.Bills = bills
-		return nil
+		page, err = walletIn(ctx, tx, id, kind, before, limit)
+		return err
 	})
-	return page, err
+	return id, page, err
+}
+
+// walletIn reads a page of limit bills before the id before (0: the
+// newest) in tx.
+func walletIn(ctx context.Context, tx ReadTx, id UserID, kind AccountKind, before int64, limit int) (WalletPage, error) {
+	var page WalletPage
+	bills, err := tx.Bills(ctx, id, kind, before, limit+1)
+	if err != nil {
+		return page, err
+	}
+	if len(bills) > limit {
+		bills = bills[:limit]
+		page.NextCursor = EncodeCursor(bills[limit-1].ID)
+	}
+	page.Bills = bills
+	return page, nil
 }
 
 const cursorPrefix = "b1."

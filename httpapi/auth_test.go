@@ -441,6 +441,45 @@ func TestEveryAuthenticatedEndpointRefusesWithoutASession(t *testing.T) {
 	})
 }
 
+// TestStrangersAreRefusedBeforeTheirInputIsJudged checks the order of
+// refusals on the endpoints that check the session in their own read
+// (info, wallet): without a live session every request is answered 401,
+// whatever is wrong with its query; with one, the query's fault is named.
+func TestStrangersAreRefusedBeforeTheirInputIsJudged(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *testEnv) {
+		u := e.signup(t)
+		other := e.signup(t)
+		otherID := e.info(t, other).UserID
+		cases := []struct {
+			path   string
+			status int
+			code   coffer.Code
+		}{
+			{"/api/info?mobile=12", http.StatusBadRequest, coffer.ErrInvalidField},
+			{"/api/info?mobile=" + other.Mobile, http.StatusForbidden, coffer.ErrForbidden},
+			{"/api/info?mobile=1&mobile=2", http.StatusBadRequest, coffer.ErrInvalidField},
+			{"/api/wallet?limit=0", http.StatusBadRequest, coffer.ErrInvalidField},
+			{"/api/wallet?cursor=not-a-cursor", http.StatusBadRequest, coffer.ErrInvalidField},
+			{"/api/wallet?account=gold", http.StatusBadRequest, coffer.ErrInvalidField},
+			{"/api/wallet?userid=abc", http.StatusBadRequest, coffer.ErrInvalidField},
+			{"/api/wallet?userid=" + otherID, http.StatusForbidden, coffer.ErrForbidden},
+		}
+		for _, c := range cases {
+			for name, r := range map[string]req{"no token": {}, "forged token": {token: "Zm9yZ2Vk"}} {
+				r.method, r.path = http.MethodGet, c.path
+				got := e.do(t, r)
+				if got.status != http.StatusUnauthorized || got.code() != string(coffer.ErrUnauthorized) {
+					t.Errorf("%s with %s: %d %s, want 401 UNAUTHORIZED", c.path, name, got.status, got.raw)
+				}
+			}
+			got := e.do(t, req{method: http.MethodGet, path: c.path, token: u.token})
+			if got.status != c.status || got.code() != string(c.code) {
+				t.Errorf("%s with a session: %d %s, want %d %s", c.path, got.status, got.raw, c.status, c.code)
+			}
+		}
+	})
+}
+
 // assertRefused checks that every authenticated endpoint answers a request
 // with r's credentials 401 UNAUTHORIZED and writes nothing.
 func (e *testEnv) assertRefused(t *testing.T, name string, r req) {

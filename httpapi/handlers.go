@@ -113,14 +113,17 @@ type infoData struct {
 	GoldWeight      string `json:"gold_weight"`
 }
 
-func (s *server) handleInfo(w http.ResponseWriter, r *http.Request, user coffer.UserID) {
+// handleInfo checks the session in the read transaction of the info
+// itself (see sessionFirst for the order of refusals).
+func (s *server) handleInfo(w http.ResponseWriter, r *http.Request) {
 	f, err := decode(w, r)
 	if err != nil {
-		s.writeError(w, r, err, nil)
+		s.sessionFirst(w, r, err)
 		return
 	}
-	info, err := s.bank.Info(r.Context(), user)
+	info, err := s.bank.InfoAs(r.Context(), sessionToken(r))
 	if err == nil {
+		setLogUser(r.Context(), info.User.ID)
 		err = ownMobile(f, "mobile", info.User)
 	}
 	if err != nil {
@@ -148,28 +151,30 @@ type walletData struct {
 	NextCursor string     `json:"next_cursor"`
 }
 
-func (s *server) handleWallet(w http.ResponseWriter, r *http.Request, user coffer.UserID) {
+// handleWallet checks the session in the read transaction of the page
+// itself (see sessionFirst for the order of refusals).
+func (s *server) handleWallet(w http.ResponseWriter, r *http.Request) {
 	f, err := decode(w, r)
 	if err != nil {
-		s.writeError(w, r, err, nil)
+		s.sessionFirst(w, r, err)
 		return
 	}
-	if err := checkUserID(f, user); err != nil {
-		s.writeError(w, r, err, nil)
+	if _, err := f.digits("userid", false); err != nil {
+		s.sessionFirst(w, r, err)
 		return
 	}
 	limit := coffer.WalletDefaultLimit
 	if v, sent, err := f.number("limit", false); err != nil || sent {
 		n, perr := strconv.Atoi(v)
 		if err != nil || perr != nil || n < 1 || n > coffer.WalletMaxLimit {
-			s.writeError(w, r, coffer.FieldError(coffer.ErrInvalidField, "limit"), nil)
+			s.sessionFirst(w, r, coffer.FieldError(coffer.ErrInvalidField, "limit"))
 			return
 		}
 		limit = n
 	}
 	cursor, err := f.str("cursor", false)
 	if err != nil {
-		s.writeError(w, r, err, nil)
+		s.sessionFirst(w, r, err)
 		return
 	}
 	account, err := f.str("account", false)
@@ -183,10 +188,14 @@ func (s *server) handleWallet(w http.ResponseWriter, r *http.Request, user coffe
 		err = coffer.FieldError(coffer.ErrInvalidField, "account")
 	}
 	if err != nil {
-		s.writeError(w, r, err, nil)
+		s.sessionFirst(w, r, err)
 		return
 	}
-	page, err := s.bank.Wallet(r.Context(), user, kind, cursor, limit)
+	user, page, err := s.bank.WalletAs(r.Context(), sessionToken(r), kind, cursor, limit)
+	if err == nil {
+		setLogUser(r.Context(), user)
+		err = checkUserID(f, user)
+	}
 	if err != nil {
 		s.writeError(w, r, err, nil)
 		return

@@ -201,6 +201,20 @@ func sessionToken(r *http.Request) string {
 	return ""
 }
 
+// sessionFirst answers a request that err refuses, unless it carries no
+// live session: that is answered 401 first, as requireSession would have
+// before the handler judged anything. Handlers that check the session in
+// their own read transaction (InfoAs, WalletAs) call it for the refusals
+// they make before that read.
+func (s *server) sessionFirst(w http.ResponseWriter, r *http.Request, err error) {
+	if user, aerr := s.bank.Authenticate(r.Context(), sessionToken(r)); aerr != nil {
+		err = aerr
+	} else {
+		setLogUser(r.Context(), user)
+	}
+	s.writeError(w, r, err, nil)
+}
+
 // authed is a handler that runs for a logged-in user.
 type authed func(w http.ResponseWriter, r *http.Request, user coffer.UserID)
 

@@ -43,7 +43,7 @@ type sender interface {
 }
 
 // stdSender sends through the run's shared net/http client.
-type stdSender struct{ r *runner }
+type stdSender struct{ r *Runner }
 
 func (s *stdSender) send(ctx context.Context, c call) int {
 	resp, err := s.r.client.Do(s.r.httpRequest(ctx, c))

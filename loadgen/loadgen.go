@@ -1,8 +1,9 @@
 // Package loadgen drives HTTP load against a Coffer server: it creates
-// users with funds and payment passwords, logs them in, then keeps a fixed
-// number of keep-alive connections busy with one scenario's requests for a
-// fixed time, and reports throughput, latency quantiles and answers by
-// HTTP status. It talks to a loopback address only.
+// users with funds and payment passwords, logs them in, then, for each
+// scenario in turn, keeps a fixed number of keep-alive connections busy
+// with its requests for a fixed time, and reports throughput, latency
+// quantiles and answers by HTTP status. It talks to a loopback address
+// only.
 package loadgen
 
 import (
@@ -15,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -91,8 +93,9 @@ type Funder func(ctx context.Context, mobile string, amount coffer.Amount) error
 // Config describes a run.
 type Config struct {
 	// BaseURL is the server, "http://127.0.0.1:PORT": a loopback address.
-	BaseURL     string
-	Scenario    string
+	BaseURL string
+	// Scenarios are run one after another on the same users.
+	Scenarios   []string
 	Duration    time.Duration
 	Connections int
 	Users       int
@@ -101,20 +104,34 @@ type Config struct {
 	// Fund deposits money for the users; needed by every scenario that
 	// pays (transfer, transfer-hot, wallet, mixed).
 	Fund Funder
+	// Backfill, when set, is called once the users exist, with their
+	// mobiles, to give them a large history written straight to the
+	// database (the wallet's and mixed's few bills over HTTP are still
+	// made after it, so that they are the newest).
+	Backfill func(ctx context.Context, mobiles []string) error
 	// Progress receives a line per setup step; nil discards them.
 	Progress io.Writer
 	// Client is ClientRaw (the default when empty) or ClientStd.
 	Client string
-	// Started, when set, is called once the setup is done, right before
-	// the load starts: where resource counters are read.
-	Started func()
 }
 
-// needsFunds reports whether the scenario moves money.
-func needsFunds(scenario string) bool {
-	switch scenario {
-	case ScenarioTransfer, ScenarioTransferHot, ScenarioWallet, ScenarioMixed:
-		return true
+// needsFunds reports whether one of the scenarios moves money.
+func needsFunds(scenarios []string) bool {
+	for _, s := range scenarios {
+		switch s {
+		case ScenarioTransfer, ScenarioTransferHot, ScenarioWallet, ScenarioMixed:
+			return true
+		}
+	}
+	return false
+}
+
+// readsBills reports whether one of the scenarios reads statements.
+func readsBills(scenarios []string) bool {
+	for _, s := range scenarios {
+		if s == ScenarioWallet || s == ScenarioMixed {
+			return true
+		}
 	}
 	return false
 }
@@ -124,13 +141,15 @@ func (c *Config) Validate() error {
 	if err := CheckLoopback(c.BaseURL); err != nil {
 		return err
 	}
-	known := false
-	for _, s := range Scenarios {
-		known = known || s == c.Scenario
+	if len(c.Scenarios) == 0 {
+		return errors.New("no scenario")
+	}
+	for _, s := range c.Scenarios {
+		if !slices.Contains(Scenarios, s) {
+			return fmt.Errorf("unknown scenario %q", s)
+		}
 	}
 	switch {
-	case !known:
-		return fmt.Errorf("unknown scenario %q", c.Scenario)
 	case c.Duration <= 0:
 		return errors.New("the duration must be positive")
 	case c.Connections < 1 || c.Connections > MaxConnections:
@@ -141,8 +160,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("client must be %s or %s", ClientRaw, ClientStd)
 	case c.MaxRequests < 0:
 		return errors.New("the request cap must not be negative")
-	case needsFunds(c.Scenario) && c.Fund == nil:
-		return fmt.Errorf("scenario %s moves money: it needs the server's database to deposit funds", c.Scenario)
+	case needsFunds(c.Scenarios) && c.Fund == nil:
+		return errors.New("a scenario that moves money needs the server's database to deposit funds")
 	}
 	return nil
 }
@@ -213,14 +232,17 @@ type benchUser struct {
 	token    string
 }
 
-// runner holds a run's shared state.
-type runner struct {
-	cfg    Config
-	client *http.Client
-	users  []benchUser
-	runID  string
-	keySeq atomic.Int64
-	issued atomic.Int64
+// Runner is a prepared run: its users exist, hold funds and are logged
+// in. Load runs one scenario on them.
+type Runner struct {
+	cfg       Config
+	transport *http.Transport
+	client    *http.Client
+	users     []benchUser
+	runID     string
+	keySeq    atomic.Int64
+	scenario  string       // of the load in progress
+	issued    atomic.Int64 // requests of the load in progress
 }
 
 // NewTransport is an http.Transport tuned for load: keep-alive
@@ -239,9 +261,11 @@ func NewTransport(connections int) *http.Transport {
 	}
 }
 
-// Run creates the users, then drives the load until cfg.Duration has
-// passed or cfg.MaxRequests were sent, and returns what it measured.
-func Run(ctx context.Context, cfg Config) (*Result, error) {
+// Prepare checks cfg and creates the users: registered with a payment
+// password, logged in, and funded when a scenario needs it. Each Load then
+// drives its scenario until cfg.Duration has passed or cfg.MaxRequests
+// were sent.
+func Prepare(ctx context.Context, cfg Config) (*Runner, error) {
 	if cfg.MaxRequests == 0 {
 		cfg.MaxRequests = DefaultMaxRequests
 	}
@@ -252,20 +276,21 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	transport := NewTransport(max(cfg.Connections, setupWorkers))
-	defer transport.CloseIdleConnections()
-	r := &runner{
-		cfg:    cfg,
-		client: &http.Client{Transport: transport, Timeout: requestTimeout},
-		runID:  strconv.FormatUint(rand.Uint64()%1_000_000_000, 36),
+	r := &Runner{
+		cfg:       cfg,
+		transport: transport,
+		client:    &http.Client{Transport: transport, Timeout: requestTimeout},
+		runID:     strconv.FormatUint(rand.Uint64()%1_000_000_000, 36),
 	}
 	if err := r.setup(ctx); err != nil {
+		transport.CloseIdleConnections()
 		return nil, err
 	}
-	if cfg.Started != nil {
-		cfg.Started()
-	}
-	return r.load(ctx), nil
+	return r, nil
 }
+
+// Close releases the setup's idle connections.
+func (r *Runner) Close() { r.transport.CloseIdleConnections() }
 
 // workerStats is what one connection's worker measured.
 type workerStats struct {
@@ -274,8 +299,15 @@ type workerStats struct {
 }
 
 // load runs the workers, one per connection, and merges what they measured.
-func (r *runner) load(ctx context.Context) *Result {
-	fmt.Fprintf(r.cfg.Progress, "load: %s, %d connections, %s\n", r.cfg.Scenario, r.cfg.Connections, r.cfg.Duration)
+// Load runs scenario, one of the configuration's, for the configured
+// duration and returns what it measured.
+func (r *Runner) Load(ctx context.Context, scenario string) (*Result, error) {
+	if !slices.Contains(r.cfg.Scenarios, scenario) {
+		return nil, fmt.Errorf("scenario %q was not prepared for", scenario)
+	}
+	r.scenario = scenario
+	r.issued.Store(0)
+	fmt.Fprintf(r.cfg.Progress, "load: %s, %d connections, %s\n", scenario, r.cfg.Connections, r.cfg.Duration)
 	stats := make([]*workerStats, r.cfg.Connections)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -303,7 +335,7 @@ func (r *runner) load(ctx context.Context) *Result {
 		}
 	}
 	res := &Result{
-		Scenario: r.cfg.Scenario, Connections: r.cfg.Connections, Users: len(r.users),
+		Scenario: scenario, Connections: r.cfg.Connections, Users: len(r.users),
 		DurationS: elapsed.Seconds(), Requests: all.total, Latency: latencyOf(all),
 	}
 	for status := range 600 {
@@ -324,12 +356,12 @@ func (r *runner) load(ctx context.Context) *Result {
 	}
 	res.RequestsPerS = float64(res.Requests) / elapsed.Seconds()
 	res.SucceededPerS = float64(res.Succeeded) / elapsed.Seconds()
-	return res
+	return res, nil
 }
 
 // worker sends one request at a time on its connection until the deadline
 // or the run's request cap.
-func (r *runner) worker(ctx context.Context, id int, deadline time.Time, stats *workerStats) {
+func (r *Runner) worker(ctx context.Context, id int, deadline time.Time, stats *workerStats) {
 	rng := rand.New(rand.NewPCG(rand.Uint64(), uint64(id)))
 	snd := r.newSender()
 	defer snd.close()
@@ -352,7 +384,7 @@ func (r *runner) worker(ctx context.Context, id int, deadline time.Time, stats *
 }
 
 // newSender returns a connection's sender for the configured client.
-func (r *runner) newSender() sender {
+func (r *Runner) newSender() sender {
 	if r.cfg.Client == ClientStd {
 		return &stdSender{r: r}
 	}
@@ -364,8 +396,8 @@ func (r *runner) newSender() sender {
 }
 
 // next is the scenario's next request.
-func (r *runner) next(rng *rand.Rand) call {
-	kind := r.cfg.Scenario
+func (r *Runner) next(rng *rand.Rand) call {
+	kind := r.scenario
 	if kind == ScenarioMixed {
 		n := rng.IntN(100)
 		for _, w := range mixedWeights {
@@ -395,7 +427,7 @@ func (r *runner) next(rng *rand.Rand) call {
 }
 
 // pair picks two distinct users of n.
-func (r *runner) pair(rng *rand.Rand, n int) (int, int) {
+func (r *Runner) pair(rng *rand.Rand, n int) (int, int) {
 	i, j := rng.IntN(n), rng.IntN(n-1)
 	if j >= i {
 		j++
@@ -405,7 +437,7 @@ func (r *runner) pair(rng *rand.Rand, n int) (int, int) {
 
 // transfer is a transfer from payer to payee of 0.01 to 0.99 yuan with a
 // fresh idempotency key.
-func (r *runner) transfer(payer, payee benchUser, rng *rand.Rand) call {
+func (r *Runner) transfer(payer, payee benchUser, rng *rand.Rand) call {
 	amount := coffer.Amount(1 + rng.IntN(maxTransferFen))
 	body := `{"mode":"transfer","money":"` + amount.String() + `","payee":"` + payee.mobile +
 		`","payer":"` + payer.mobile + `","detail":"bench","password":"` + payPassword + `"}`
@@ -418,7 +450,7 @@ func loginBody(username string) []byte {
 }
 
 // httpRequest is c as a net/http request, for the setup.
-func (r *runner) httpRequest(ctx context.Context, c call) *http.Request {
+func (r *Runner) httpRequest(ctx context.Context, c call) *http.Request {
 	var body io.Reader
 	if c.body != nil {
 		body = bytes.NewReader(c.body)

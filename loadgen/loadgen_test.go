@@ -135,3 +135,45 @@ func TestRawSenderReadsEveryKindOfAnswer(t *testing.T) {
 		t.Errorf("a stopped server answered %d, want 0", got)
 	}
 }
+
+// BenchmarkTrivialServer is the floor under every scenario: this load
+// generator against a net/http handler that answers a fixed JSON body, in
+// one process, at 64 connections. It reports requests per second; b.N is
+// the request count (go test -run '^$' -bench TrivialServer -benchtime
+// 400000x ./loadgen).
+func BenchmarkTrivialServer(b *testing.B) {
+	body := []byte(`{"code":0,"message":"ok","data":[{"balance":"100.00"}]}`)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	}))
+	defer srv.Close()
+	const connections = 64
+	var left, ok atomic.Int64
+	left.Store(int64(b.N))
+	done := make(chan struct{})
+	b.ResetTimer()
+	for range connections {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			snd, err := newRawSender(srv.URL)
+			if err != nil {
+				return
+			}
+			defer snd.close()
+			for left.Add(-1) >= 0 {
+				if snd.send(context.Background(), call{method: http.MethodGet, path: "/api/info", token: strings.Repeat("t", 43)}) == http.StatusOK {
+					ok.Add(1)
+				}
+			}
+		}()
+	}
+	for range connections {
+		<-done
+	}
+	b.StopTimer()
+	if ok.Load() != int64(b.N) {
+		b.Fatalf("%d of %d requests answered 200", ok.Load(), b.N)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+}

@@ -16,7 +16,7 @@ import (
 // setup registers the users (with a payment password), logs each in,
 // deposits their funds and, for scenarios that read statements, gives
 // them a history.
-func (r *runner) setup(ctx context.Context) error {
+func (r *Runner) setup(ctx context.Context) error {
 	r.users = make([]benchUser, r.cfg.Users)
 	steps := []struct {
 		what string
@@ -26,15 +26,16 @@ func (r *runner) setup(ctx context.Context) error {
 	}{
 		{"registering", len(r.users), r.register, true},
 		{"logging in", len(r.users), r.login, true},
+		{"backfilling a history for", 1, r.backfill, r.cfg.Backfill != nil},
 		{"depositing funds for", len(r.users), r.fund, r.cfg.Fund != nil},
-		{"making a history of bills for", len(r.users), r.history, r.cfg.Scenario == ScenarioWallet || r.cfg.Scenario == ScenarioMixed},
+		{"making a history of bills for", len(r.users), r.history, readsBills(r.cfg.Scenarios)},
 	}
 	for _, s := range steps {
 		if !s.need {
 			continue
 		}
 		start := time.Now()
-		fmt.Fprintf(r.cfg.Progress, "setup: %s %d users\n", s.what, s.n)
+		fmt.Fprintf(r.cfg.Progress, "setup: %s %d users\n", s.what, len(r.users))
 		if err := parallel(ctx, s.n, s.fn); err != nil {
 			return fmt.Errorf("setup: %s users: %w", s.what, err)
 		}
@@ -77,7 +78,7 @@ func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) er
 
 // do sends a setup request, trying again while the server answers 429
 // or 503 (its hashing queue is full), and returns the final answer.
-func (r *runner) do(ctx context.Context, build func() call) (int, []byte, error) {
+func (r *Runner) do(ctx context.Context, build func() call) (int, []byte, error) {
 	for try := 1; ; try++ {
 		resp, err := r.client.Do(r.httpRequest(ctx, build()))
 		if err != nil {
@@ -102,7 +103,7 @@ func (r *runner) do(ctx context.Context, build func() call) (int, []byte, error)
 
 // register creates user i with random unique identifiers, drawing new ones
 // when they are taken (409).
-func (r *runner) register(ctx context.Context, i int) error {
+func (r *Runner) register(ctx context.Context, i int) error {
 	rng := rand.New(rand.NewPCG(rand.Uint64(), uint64(i)))
 	username := "b" + r.runID + "_" + strconv.Itoa(i)
 	for try := 0; try < setupTries; try++ {
@@ -151,7 +152,7 @@ func luhnCard(rng *rand.Rand) string {
 }
 
 // login opens user i's session.
-func (r *runner) login(ctx context.Context, i int) error {
+func (r *Runner) login(ctx context.Context, i int) error {
 	u := &r.users[i]
 	status, answer, err := r.do(ctx, func() call { return call{method: http.MethodPost, path: "/api/login", body: loginBody(u.username)} })
 	if err != nil {
@@ -168,12 +169,21 @@ func (r *runner) login(ctx context.Context, i int) error {
 }
 
 // fund deposits user i's starting balance.
-func (r *runner) fund(ctx context.Context, i int) error {
+func (r *Runner) fund(ctx context.Context, i int) error {
 	return r.cfg.Fund(ctx, r.users[i].mobile, depositFen)
 }
 
+// backfill hands the users to the configured Backfill; it runs once.
+func (r *Runner) backfill(ctx context.Context, _ int) error {
+	mobiles := make([]string, len(r.users))
+	for i, u := range r.users {
+		mobiles[i] = u.mobile
+	}
+	return r.cfg.Backfill(ctx, mobiles)
+}
+
 // history makes historyPerUser transfers from user i to random others.
-func (r *runner) history(ctx context.Context, i int) error {
+func (r *Runner) history(ctx context.Context, i int) error {
 	rng := rand.New(rand.NewPCG(rand.Uint64(), uint64(i)))
 	for range historyPerUser {
 		_, j := r.pair(rng, len(r.users))

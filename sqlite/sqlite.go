@@ -162,13 +162,17 @@ func (s *Store) openConns(ctx context.Context) error {
 var (
 	// writerPragmas: savepoint journals in memory (a batch's journal
 	// would otherwise spill to a temporary file, a write per page per
-	// job), a page cache that holds the hot pages of the indexes the
-	// ledger appends to, and reads through a memory map.
-	writerPragmas = []string{"PRAGMA temp_store = MEMORY", "PRAGMA cache_size = -65536", "PRAGMA mmap_size = 1073741824"}
-	// readerPragmas: reads through a memory map instead of a read system
-	// call per page (a reader's page cache is reset whenever the writer
-	// commits, so it cannot hold much for long).
-	readerPragmas = []string{"PRAGMA mmap_size = 1073741824"}
+	// job), and a page cache that holds the hot pages of the indexes the
+	// ledger appends to.
+	//
+	// No connection reads through a memory map (mmap_size): with one, a
+	// transfer cost a fifth more CPU (the map is redone as the file grows,
+	// and mapped pages are parsed afresh by every transaction) and the
+	// server did 15-24% fewer transfers a second, for no gain on reads
+	// (BENCHMARKS.md).
+	writerPragmas = []string{"PRAGMA temp_store = MEMORY", "PRAGMA cache_size = -65536"}
+	// readerPragmas: none beyond the DSN's.
+	readerPragmas []string
 )
 
 func pragmas(ctx context.Context, conn *sql.Conn, list []string) error {

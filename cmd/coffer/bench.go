@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"coffer"
+	"coffer/history"
 	"coffer/loadgen"
 )
 
@@ -37,6 +38,8 @@ const (
 const (
 	// benchMaxDuration bounds one run's load.
 	benchMaxDuration = time.Hour
+	// benchMaxBills bounds --bills.
+	benchMaxBills = 1_000_000_000
 	// serverStartTimeout bounds the wait for the server to answer /healthz.
 	serverStartTimeout = 60 * time.Second
 	// serverStopTimeout bounds the wait for the server to stop.
@@ -67,9 +70,12 @@ type benchReport struct {
 	// LoginsOfHashRatePct is successful logins per second as a percentage
 	// of HashesPerS.
 	LoginsOfHashRatePct float64 `json:"logins_of_hash_rate_pct,omitempty"`
-	Ledger              string  `json:"ledger"`
-	CPUs                int     `json:"cpus"`
-	GoVersion           string  `json:"go_version"`
+	// Pgbench is pgbench's rate on the same PostgreSQL server, measured
+	// in the same run (--pgbench).
+	Pgbench   *pgbenchResult `json:"pgbench,omitempty"`
+	Ledger    string         `json:"ledger"`
+	CPUs      int            `json:"cpus"`
+	GoVersion string         `json:"go_version"`
 }
 
 func cmdBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -77,7 +83,7 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.SetOutput(stderr)
 	duration := fs.Duration("duration", 10*time.Second, "how long the load runs")
 	connections := fs.Int("connections", 64, "keep-alive connections, each with one request at a time")
-	scenario := fs.String("scenario", loadgen.ScenarioTransfer, "what the requests do: "+strings.Join(loadgen.Scenarios, " | "))
+	scenario := fs.String("scenario", loadgen.ScenarioTransfer, "what the requests do: "+strings.Join(loadgen.Scenarios, " | ")+"; several, comma-separated, run one after another on the same server and users")
 	users := fs.Int("users", 100, "users created for the run (transfer-hot uses two of them)")
 	target := fs.String("target", "", "an already-running server, http://127.0.0.1:PORT (then --db names its database, to deposit funds)")
 	db := fs.String("db", "", "database: with --target, the target's; else a fresh one for the server the bench starts (default: a temporary SQLite file)")
@@ -88,6 +94,8 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	serverPID := fs.Int("server-pid", 0, "with --target, the target's process id, to measure its CPU time and peak memory")
 	cpuProfile := fs.String("cpuprofile", "", "write the server's CPU profile during the load to this file (not with --target)")
 	zone := fs.String("zone", envOr(getenv, "COFFER_ZONE", "Asia/Shanghai"), "time zone of calendar days")
+	pgbench := fs.Bool("pgbench", false, "with a PostgreSQL --db, also run pgbench's default script at --connections clients for --duration on the same server before the load, and print its tps beside")
+	bills := fs.Int64("bills", 0, "before the load, write this many bills of past transfers among the users straight to the database (e.g. 10000000)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -99,6 +107,14 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 		return usageError{fmt.Sprintf("--duration must be positive and at most %s", benchMaxDuration)}
 	case *server != serverChild && *server != serverInProcess:
 		return usageError{fmt.Sprintf("--server must be %s or %s", serverChild, serverInProcess)}
+	case *bills < 0 || *bills > benchMaxBills:
+		return usageError{fmt.Sprintf("--bills must be 0 to %d", benchMaxBills)}
+	case *bills > 0 && *target != "" && *db == "":
+		return usageError{"--bills writes to the database: with --target, name it with --db"}
+	case *pgbench && !isPostgres(*db):
+		return usageError{"--pgbench needs a PostgreSQL --db"}
+	case *cpuProfile != "" && strings.Contains(*scenario, ","):
+		return usageError{"--cpuprofile profiles one scenario"}
 	case *target != "" && *cpuProfile != "":
 		return usageError{"--cpuprofile profiles a server the bench starts: run the target with --pprof instead"}
 	}
@@ -111,17 +127,18 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	early := loadgen.Config{BaseURL: "http://127.0.0.1", Scenario: *scenario, Client: *client, Duration: *duration, Connections: *connections, Users: *users, MaxRequests: *maxRequests}
+	scenarios := strings.Split(*scenario, ",")
+	early := loadgen.Config{BaseURL: "http://127.0.0.1", Scenarios: scenarios, Client: *client, Duration: *duration, Connections: *connections, Users: *users, MaxRequests: *maxRequests}
 	if *target == "" || *db != "" {
 		early.Fund = func(context.Context, string, coffer.Amount) error { return nil } // the bench will have the database
 	}
 	if err := early.Validate(); err != nil {
 		return usageError{err.Error()}
 	}
-	report := &benchReport{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Database: "sqlite"}
+	database := "sqlite"
 	dsn := *db
 	if isPostgres(dsn) {
-		report.Database = "postgresql"
+		database = "postgresql"
 	}
 
 	tmp, err := os.MkdirTemp("", "coffer-bench-")
@@ -140,35 +157,30 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		defer srv.stop()
 		base = srv.url
-		report.Server = srv.describe()
-	} else {
-		report.Server = "target " + base + " (its CPU and memory are not measured: see --server-pid)"
-		if *serverPID > 0 {
-			report.Server = fmt.Sprintf("target %s (pid %d)", base, *serverPID)
-		}
+	}
+	serverDescription := "target " + base + " (its CPU and memory are not measured: see --server-pid)"
+	switch {
+	case srv != nil:
+		serverDescription = srv.describe()
+	case *serverPID > 0:
+		serverDescription = fmt.Sprintf("target %s (pid %d)", base, *serverPID)
 	}
 	pid := *serverPID
 	if srv != nil {
 		pid = srv.pid()
 	}
-	usage := func() (loadgen.ProcessUsage, error) {
-		if pid > 0 {
-			return loadgen.ChildUsage(pid) // this process's own /proc entry when in-process
-		}
-		return loadgen.ProcessUsage{}, errors.New("not measured")
-	}
 
 	var bank *coffer.Bank
+	var store coffer.Store
 	if dsn != "" {
-		store, err := openStore(ctx, dsn, cfg)
-		if err != nil {
+		if store, err = openStore(ctx, dsn, cfg); err != nil {
 			return err
 		}
 		defer store.Close()
 		bank = coffer.NewBank(store, nil, nil, cfg, time.Now)
 	}
 	lcfg := loadgen.Config{
-		BaseURL: base, Scenario: *scenario, Duration: *duration, Connections: *connections,
+		BaseURL: base, Scenarios: scenarios, Duration: *duration, Connections: *connections,
 		Users: *users, MaxRequests: *maxRequests, Progress: stderr, Client: *client,
 	}
 	if bank != nil {
@@ -177,27 +189,82 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 	}
-	if *scenario == loadgen.ScenarioLogin {
-		fmt.Fprintf(stderr, "measuring this machine's argon2id rate for %s\n", hashRateDuration)
-		report.HashesPerS = loadgen.HashRate(ctx, hashRateDuration)
-	}
-
-	var before, selfBefore loadgen.ProcessUsage
-	var profileDone chan error
-	lcfg.Started = func() {
-		selfBefore, _ = loadgen.SelfUsage()
-		if pid > 0 {
-			loadgen.ResetPeakRSS(pid) // the peak of the load, not of the setup's password hashing
+	if *bills > 0 {
+		lcfg.Backfill = func(ctx context.Context, mobiles []string) error {
+			return backfill(ctx, store, mobiles, *bills, stderr)
 		}
-		before, _ = usage()
-		if srv != nil {
-			if *cpuProfile != "" {
-				profileDone = make(chan error, 1)
-				go func() { profileDone <- srv.profile(ctx, *duration, *cpuProfile) }()
+	}
+	runner, err := loadgen.Prepare(ctx, lcfg)
+	if err != nil {
+		return err
+	}
+	defer runner.Close()
+	var pgb *pgbenchResult
+	if *pgbench {
+		if pgb, err = runPgbench(ctx, dsn, *connections, *duration, stderr); err != nil {
+			return err
+		}
+	}
+	var failed error
+	for n, sc := range scenarios {
+		report := &benchReport{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Database: database, Server: serverDescription, Pgbench: pgb}
+		if err := benchLoad(ctx, runner, sc, report, srv, pid, *cpuProfile, *duration, stderr); err != nil {
+			return err
+		}
+		report.Ledger = "not checked (no --db)"
+		if bank != nil {
+			report.Ledger = checkLedger(ctx, bank)
+			if !strings.HasPrefix(report.Ledger, "ok") && failed == nil {
+				failed = fmt.Errorf("ledger after %s: %s", sc, report.Ledger)
+			}
+		}
+		if *asJSON {
+			line, err := json.Marshal(report) // JSON Lines: one object per scenario
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s\n", line)
+		} else {
+			if n > 0 {
+				fmt.Fprintln(stdout)
+			}
+			writeBenchReport(stdout, report)
+		}
+		for _, s := range report.Statuses {
+			if (s.Status == 0 || s.Status == http.StatusInternalServerError) && failed == nil {
+				failed = fmt.Errorf("%s: %d requests failed with status %d (0: no answer)", sc, s.Count, s.Status)
 			}
 		}
 	}
-	res, err := loadgen.Run(ctx, lcfg)
+	return failed
+}
+
+// benchLoad runs one scenario of a prepared run and fills report with what
+// it measured: the load's figures, the server's CPU time and peak memory
+// (when pid is known), this process's CPU time, and the argon2id rate
+// before a login run.
+func benchLoad(ctx context.Context, runner *loadgen.Runner, scenario string, report *benchReport, srv *benchServer, pid int, cpuProfile string, duration time.Duration, stderr io.Writer) error {
+	if scenario == loadgen.ScenarioLogin {
+		fmt.Fprintf(stderr, "measuring this machine's argon2id rate for %s\n", hashRateDuration)
+		report.HashesPerS = loadgen.HashRate(ctx, hashRateDuration)
+	}
+	usage := func() (loadgen.ProcessUsage, error) {
+		if pid > 0 {
+			return loadgen.ChildUsage(pid) // this process's own /proc entry when in-process
+		}
+		return loadgen.ProcessUsage{}, errors.New("not measured")
+	}
+	selfBefore, _ := loadgen.SelfUsage()
+	if pid > 0 {
+		loadgen.ResetPeakRSS(pid) // the peak of the load, not of the setup's password hashing
+	}
+	before, _ := usage()
+	var profileDone chan error
+	if srv != nil && cpuProfile != "" {
+		profileDone = make(chan error, 1)
+		go func() { profileDone <- srv.profile(ctx, duration, cpuProfile) }()
+	}
+	res, err := runner.Load(ctx, scenario)
 	if err != nil {
 		return err
 	}
@@ -217,36 +284,45 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 			fmt.Fprintf(stderr, "cpu profile: %v\n", err)
 		}
 	}
-	report.Ledger = "not checked (no --db)"
-	if bank != nil {
-		r, err := bank.Check(ctx)
-		switch {
-		case err != nil:
-			report.Ledger = "check failed: " + err.Error()
-		case r.OK():
-			report.Ledger = fmt.Sprintf("ok: %d accounts, %d transactions, %d entries", r.Accounts, r.Transactions, r.Entries)
-		default:
-			report.Ledger = "BROKEN: " + strings.Join(r.Problems, "; ")
-		}
-	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(report); err != nil {
-			return err
-		}
-	} else {
-		writeBenchReport(stdout, report)
-	}
-	if !strings.HasPrefix(report.Ledger, "ok") && bank != nil {
-		return fmt.Errorf("ledger: %s", report.Ledger)
-	}
-	for _, s := range res.Statuses {
-		if s.Status == 0 || s.Status == http.StatusInternalServerError {
-			return fmt.Errorf("%d requests failed with status %d (0: no answer)", s.Count, s.Status)
-		}
-	}
 	return nil
+}
+
+// checkLedger verifies the ledger's invariants and says how it found them.
+func checkLedger(ctx context.Context, bank *coffer.Bank) string {
+	r, err := bank.Check(ctx)
+	switch {
+	case err != nil:
+		return "check failed: " + err.Error()
+	case r.OK():
+		return fmt.Sprintf("ok: %d accounts, %d transactions, %d entries", r.Accounts, r.Transactions, r.Entries)
+	default:
+		return "BROKEN: " + strings.Join(r.Problems, "; ")
+	}
+}
+
+// backfill writes a history of bills past transfers among the users of
+// mobiles.
+func backfill(ctx context.Context, store coffer.Store, mobiles []string, bills int64, progress io.Writer) error {
+	users := make([]coffer.User, len(mobiles))
+	err := store.View(ctx, func(tx coffer.ReadTx) error {
+		for i, m := range mobiles {
+			u, err := tx.UserByMobile(ctx, m)
+			if err != nil {
+				return err
+			}
+			users[i] = u
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// A minute back: the history is older than the run's transfers,
+	// which it must not reach the daily limit with.
+	_, err = history.Write(ctx, store, history.Plan{
+		Users: users, Bills: bills, Now: time.Now().Add(-time.Minute), Seed: 1, Progress: progress,
+	})
+	return err
 }
 
 func writeBenchReport(w io.Writer, r *benchReport) {
@@ -269,6 +345,9 @@ func writeBenchReport(w io.Writer, r *benchReport) {
 	fmt.Fprintf(w, "loadgen CPU   %.2f s\n", r.LoadGeneratorCPUS)
 	if r.HashesPerS > 0 {
 		fmt.Fprintf(w, "argon2id      %.1f hashes/s on this machine; logins %.1f/s = %.0f%% of it\n", r.HashesPerS, r.SucceededPerS, r.LoginsOfHashRatePct)
+	}
+	if p := r.Pgbench; p != nil {
+		fmt.Fprintf(w, "pgbench       %.0f tps (%s, scale %d, same server); this run's successes: %.0f%% of it\n", p.TPS, p.Command, p.Scale, 100*r.SucceededPerS/p.TPS)
 	}
 	fmt.Fprintf(w, "ledger        %s\n", r.Ledger)
 }

@@ -2,8 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
+
+	"coffer/internal/pgtest"
 )
 
 // TestBenchRunsAMixedLoad runs the bench subcommand for about a second on
@@ -43,6 +47,80 @@ func TestBenchRunsAMixedLoad(t *testing.T) {
 	}
 }
 
+// benchRun is one line of bench --json.
+type benchRun struct {
+	Scenario     string `json:"scenario"`
+	Requests     int64  `json:"requests"`
+	Succeeded    int64  `json:"succeeded"`
+	ServerErrors int64  `json:"server_errors"`
+	Ledger       string `json:"ledger"`
+	Pgbench      *struct {
+		Clients int     `json:"clients"`
+		TPS     float64 `json:"tps"`
+	} `json:"pgbench"`
+}
+
+// benchRuns runs the bench with args and --json and returns its lines.
+func benchRuns(t *testing.T, args ...string) []benchRun {
+	t.Helper()
+	stdout, stderr, code := runCmd(t, append(append([]string{"bench"}, args...), "--json")...)
+	if code != 0 {
+		t.Fatalf("bench: exit %d\nstderr: %s\nstdout: %s", code, stderr, stdout)
+	}
+	var runs []benchRun
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		var r benchRun
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("bench --json printed %q: %v", line, err)
+		}
+		if r.Succeeded == 0 || r.ServerErrors != 0 || !strings.HasPrefix(r.Ledger, "ok") {
+			t.Errorf("%s: %d succeeded, %d server errors, ledger %q", r.Scenario, r.Succeeded, r.ServerErrors, r.Ledger)
+		}
+		runs = append(runs, r)
+	}
+	return runs
+}
+
+// TestBenchRunsScenariosInTurnOverABackfilledHistory runs two scenarios on
+// one server whose users were first given a history written straight to
+// the database, and checks that both ran and the ledger holds the history.
+func TestBenchRunsScenariosInTurnOverABackfilledHistory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server and registers users")
+	}
+	runs := benchRuns(t, "--server", "inprocess", "--duration", "1s", "--connections", "4", "--users", "6", "--scenario", "info,wallet", "--bills", "3001")
+	if len(runs) != 2 || runs[0].Scenario != "info" || runs[1].Scenario != "wallet" {
+		t.Fatalf("runs %+v, want info then wallet", runs)
+	}
+	// 1,501 backfilled transfers and 6 deposits of the history, 6 deposits
+	// of the bench, 6×25 transfers made over HTTP for the wallet.
+	var accounts, transactions, entries int
+	if _, err := fmt.Sscanf(runs[1].Ledger, "ok: %d accounts, %d transactions, %d entries", &accounts, &transactions, &entries); err != nil {
+		t.Fatalf("ledger %q: %v", runs[1].Ledger, err)
+	}
+	if want := 1501 + 6 + 6 + 6*25; transactions != want || entries != 2*want {
+		t.Errorf("ledger %q: want %d transactions, %d entries", runs[1].Ledger, want, 2*want)
+	}
+}
+
+// TestBenchRunsPgbenchBeside runs pgbench and a short transfer load
+// against one PostgreSQL database.
+func TestBenchRunsPgbenchBeside(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server and registers users")
+	}
+	if _, err := findPgbench(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal(err) // CI installs PostgreSQL: this test must run there
+		}
+		t.Skip(err) // PostgreSQL's client programs are not installed
+	}
+	runs := benchRuns(t, "--server", "inprocess", "--db", pgtest.DSN(t), "--pgbench", "--duration", "1s", "--connections", "4", "--users", "6", "--scenario", "transfer")
+	if len(runs) != 1 || runs[0].Pgbench == nil || runs[0].Pgbench.TPS <= 0 || runs[0].Pgbench.Clients != 4 {
+		t.Errorf("runs %+v: want one with pgbench's tps at 4 clients", runs)
+	}
+}
+
 func TestBenchRejectsBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"bench", "--scenario", "nonsense"},
@@ -52,6 +130,12 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{"bench", "--server", "elsewhere"},
 		{"bench", "--target", "http://192.0.2.1:8080", "--scenario", "info"},
 		{"bench", "--target", "http://127.0.0.1:8080", "--scenario", "transfer"},
+		{"bench", "--scenario", "info,nonsense"},
+		{"bench", "--scenario", "info,wallet", "--cpuprofile", "x.prof"},
+		{"bench", "--bills", "-1"},
+		{"bench", "--target", "http://127.0.0.1:8080", "--scenario", "info", "--bills", "10"},
+		{"bench", "--pgbench"},
+		{"bench", "--pgbench", "--db", "coffer.db"},
 	} {
 		_, stderr, code := runCmd(t, args...)
 		if code != 2 || strings.TrimSpace(stderr) == "" {

@@ -134,6 +134,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	limitDaily := fs.String("limit-daily", "200000.00", "largest total of transfers and top-ups in one day, yuan")
 	trustProxy := fs.Bool("trust-proxy", false, "take client addresses from X-Forwarded-For (behind a load balancer only)")
 	logJSON := fs.Bool("log-json", false, "write logs as JSON")
+	logFlush := fs.Duration("log-flush", 100*time.Millisecond, "write the log out at this interval instead of a write per line (0: a write per line)")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this separate address, e.g. 127.0.0.1:6060 (off by default; never expose it)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -156,9 +157,18 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(serveGCPercent)
 	}
-	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
+	if *logFlush < 0 {
+		return usageError{"--log-flush must not be negative"}
+	}
+	logOut, flushLog := stderr, func() {}
+	if *logFlush > 0 {
+		buffered := newFlushingWriter(stderr, *logFlush)
+		defer buffered.Close() // after the last line: deferred first, run last
+		logOut, flushLog = buffered, func() { buffered.Flush() }
+	}
+	var handler slog.Handler = slog.NewTextHandler(logOut, nil)
 	if *logJSON {
-		handler = slog.NewJSONHandler(stderr, nil)
+		handler = slog.NewJSONHandler(logOut, nil)
 	}
 	log := slog.New(handler)
 
@@ -191,6 +201,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
 	}
 	log.Info("coffer listening", "addr", ln.Addr().String(), "db", redactDSN(c.db))
+	flushLog() // at once, for whoever waits for it
 	if *pprofAddr != "" {
 		stopProfiler, err := serveProfiler(*pprofAddr, log)
 		if err != nil {
