@@ -64,7 +64,40 @@ type PayResult struct {
 
 // Pay runs a payment for user: checks, idempotency, ledger posting.
 func (b *Bank) Pay(ctx context.Context, id UserID, req PayRequest) (PayResult, error) {
-	res, err := b.pay(ctx, id, req)
+	now := b.now()
+	var reads payReads
+	err := b.store.View(ctx, func(tx ReadTx) (err error) {
+		reads, err = readForPay(ctx, tx, id, req)
+		return err
+	})
+	if err != nil {
+		return PayResult{}, err
+	}
+	return b.finishPay(ctx, id, req, reads, now)
+}
+
+// PayAs is Pay for the user of the session token, the session checked (as
+// Authenticate does) in the payment's first read transaction. It returns
+// the user too, 0 when the session is refused.
+func (b *Bank) PayAs(ctx context.Context, token string, req PayRequest) (UserID, PayResult, error) {
+	now := b.now()
+	var reads payReads
+	id, err := b.viewAs(ctx, token, func(tx ReadTx, id UserID) (err error) {
+		reads, err = readForPay(ctx, tx, id, req)
+		return err
+	})
+	if err != nil {
+		return 0, PayResult{}, err
+	}
+	res, err := b.finishPay(ctx, id, req, reads, now)
+	return id, res, err
+}
+
+// finishPay runs the payment after its first reads and, when it fails,
+// adds to the answer what the client is told with the refusal: the card
+// balance, and the gold quote when the price changed.
+func (b *Bank) finishPay(ctx context.Context, id UserID, req PayRequest, reads payReads, now time.Time) (PayResult, error) {
+	res, err := b.pay(ctx, id, req, reads, now)
 	if err != nil {
 		if bal, berr := b.CardBalance(ctx, id); berr == nil {
 			res.Balance = bal
@@ -82,34 +115,37 @@ func (b *Bank) Pay(ctx context.Context, id UserID, req PayRequest) (PayResult, e
 	return res, err
 }
 
-func (b *Bank) pay(ctx context.Context, id UserID, req PayRequest) (PayResult, error) {
-	fingerprint := req.Fingerprint()
-	now := b.now()
-	// The payer, any stored answer under the key and the lookup budget,
-	// in one read transaction.
-	var u User
-	var stored IdempotentRecord
-	var found bool
-	var lookups Attempt
-	err := b.store.View(ctx, func(tx ReadTx) error {
-		var err error
-		if u, err = tx.UserByID(ctx, id); err != nil {
-			return err
-		}
-		if req.Mode == ModeTransfer {
-			if lookups, err = tx.Attempt(ctx, lookupKey(id)); err != nil {
-				return err
-			}
-		}
-		if req.IdempotencyKey == "" {
-			return nil
-		}
-		stored, found, err = tx.Idempotent(ctx, id, req.IdempotencyKey)
-		return err
-	})
-	if err != nil {
-		return PayResult{}, err
+// payReads is what a payment reads before it decides anything, in one
+// read transaction: the payer, the lookup budget (transfers), and any
+// answer stored under the request's idempotency key.
+type payReads struct {
+	payer   User
+	lookups Attempt
+	stored  IdempotentRecord
+	found   bool
+}
+
+func readForPay(ctx context.Context, tx ReadTx, id UserID, req PayRequest) (payReads, error) {
+	var r payReads
+	var err error
+	if r.payer, err = tx.UserByID(ctx, id); err != nil {
+		return r, err
 	}
+	if req.Mode == ModeTransfer {
+		if r.lookups, err = tx.Attempt(ctx, lookupKey(id)); err != nil {
+			return r, err
+		}
+	}
+	if req.IdempotencyKey != "" {
+		r.stored, r.found, err = tx.Idempotent(ctx, id, req.IdempotencyKey)
+	}
+	return r, err
+}
+
+func (b *Bank) pay(ctx context.Context, id UserID, req PayRequest, reads payReads, now time.Time) (PayResult, error) {
+	fingerprint := req.Fingerprint()
+	u, stored, found, lookups := reads.payer, reads.stored, reads.found, reads.lookups
+	var err error
 	if req.Mode == ModeTransfer && req.Payer != "" && req.Payer != u.Mobile {
 		return PayResult{}, &Error{Code: ErrForbidden, Field: "payer"} // even for a replay
 	}

@@ -443,7 +443,7 @@ func TestEveryAuthenticatedEndpointRefusesWithoutASession(t *testing.T) {
 
 // TestStrangersAreRefusedBeforeTheirInputIsJudged checks the order of
 // refusals on the endpoints that check the session in their own read
-// (info, wallet): without a live session every request is answered 401,
+// (info, wallet, pay): without a live session every request is answered 401,
 // whatever is wrong with its query; with one, the query's fault is named.
 func TestStrangersAreRefusedBeforeTheirInputIsJudged(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *testEnv) {
@@ -452,27 +452,35 @@ func TestStrangersAreRefusedBeforeTheirInputIsJudged(t *testing.T) {
 		otherID := e.info(t, other).UserID
 		cases := []struct {
 			path   string
+			body   any // POST when set
 			status int
 			code   coffer.Code
 		}{
-			{"/api/info?mobile=12", http.StatusBadRequest, coffer.ErrInvalidField},
-			{"/api/info?mobile=" + other.Mobile, http.StatusForbidden, coffer.ErrForbidden},
-			{"/api/info?mobile=1&mobile=2", http.StatusBadRequest, coffer.ErrInvalidField},
-			{"/api/wallet?limit=0", http.StatusBadRequest, coffer.ErrInvalidField},
-			{"/api/wallet?cursor=not-a-cursor", http.StatusBadRequest, coffer.ErrInvalidField},
-			{"/api/wallet?account=gold", http.StatusBadRequest, coffer.ErrInvalidField},
-			{"/api/wallet?userid=abc", http.StatusBadRequest, coffer.ErrInvalidField},
-			{"/api/wallet?userid=" + otherID, http.StatusForbidden, coffer.ErrForbidden},
+			{"/api/pay", map[string]string{"mode": "transfer", "money": "-1", "payee": other.Mobile}, http.StatusBadRequest, coffer.ErrInvalidField},
+			{"/api/pay", map[string]string{"mode": "teleport"}, http.StatusBadRequest, coffer.ErrUnknownMode},
+			{"/api/pay", rawBody("{"), http.StatusBadRequest, coffer.ErrInvalidJSON},
+			{"/api/info?mobile=12", nil, http.StatusBadRequest, coffer.ErrInvalidField},
+			{"/api/info?mobile=" + other.Mobile, nil, http.StatusForbidden, coffer.ErrForbidden},
+			{"/api/info?mobile=1&mobile=2", nil, http.StatusBadRequest, coffer.ErrInvalidField},
+			{"/api/wallet?limit=0", nil, http.StatusBadRequest, coffer.ErrInvalidField},
+			{"/api/wallet?cursor=not-a-cursor", nil, http.StatusBadRequest, coffer.ErrInvalidField},
+			{"/api/wallet?account=gold", nil, http.StatusBadRequest, coffer.ErrInvalidField},
+			{"/api/wallet?userid=abc", nil, http.StatusBadRequest, coffer.ErrInvalidField},
+			{"/api/wallet?userid=" + otherID, nil, http.StatusForbidden, coffer.ErrForbidden},
 		}
 		for _, c := range cases {
+			method := http.MethodGet
+			if c.body != nil {
+				method = http.MethodPost
+			}
 			for name, r := range map[string]req{"no token": {}, "forged token": {token: "Zm9yZ2Vk"}} {
-				r.method, r.path = http.MethodGet, c.path
+				r.method, r.path, r.body = method, c.path, c.body
 				got := e.do(t, r)
 				if got.status != http.StatusUnauthorized || got.code() != string(coffer.ErrUnauthorized) {
 					t.Errorf("%s with %s: %d %s, want 401 UNAUTHORIZED", c.path, name, got.status, got.raw)
 				}
 			}
-			got := e.do(t, req{method: http.MethodGet, path: c.path, token: u.token})
+			got := e.do(t, req{method: method, path: c.path, body: c.body, token: u.token})
 			if got.status != c.status || got.code() != string(c.code) {
 				t.Errorf("%s with a session: %d %s, want %d %s", c.path, got.status, got.raw, c.status, c.code)
 			}

@@ -23,13 +23,31 @@ type priceData struct {
 	Price   string `json:"price"`
 }
 
-func (s *server) handlePay(w http.ResponseWriter, r *http.Request, user coffer.UserID) {
+// handlePay checks the session in the payment's first read transaction.
+// A request refused before that (its body) is answered 401 first when it
+// has no live session, else with the refusal and the card balance.
+func (s *server) handlePay(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
 	req, err := parsePay(w, r)
 	var res coffer.PayResult
-	if err == nil {
-		res, err = s.bank.Pay(r.Context(), user, req)
-	} else if bal, berr := s.bank.CardBalance(r.Context(), user); berr == nil {
-		res.Balance = bal
+	if err != nil {
+		user, aerr := s.bank.Authenticate(ctx, sessionToken(r))
+		if aerr != nil {
+			s.writeError(w, r, aerr, nil)
+			return
+		}
+		setLogUser(ctx, user)
+		if bal, berr := s.bank.CardBalance(ctx, user); berr == nil {
+			res.Balance = bal
+		}
+	} else {
+		var user coffer.UserID
+		user, res, err = s.bank.PayAs(ctx, sessionToken(r), req)
+		if user == 0 && err != nil { // the session was refused
+			s.writeError(w, r, err, nil)
+			return
+		}
+		setLogUser(ctx, user)
 	}
 	if err != nil {
 		var data any = balanceData{Balance: res.Balance.String()}

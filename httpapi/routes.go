@@ -17,7 +17,7 @@ func (s *server) routes(mux *http.ServeMux) {
 	s.route(mux, "/api/wallet", methods{"GET": http.HandlerFunc(s.handleWallet)}) // checks the session itself
 	s.route(mux, "/api/mobile", methods{"POST": s.requireSession(s.handleMobile)})
 	s.route(mux, "/api/paypassword", methods{"POST": s.requireSession(s.handlePayPassword)})
-	s.route(mux, "/api/pay", methods{"POST": s.requireSession(s.handlePay)})
+	s.route(mux, "/api/pay", methods{"POST": http.HandlerFunc(s.handlePay)}) // checks the session itself
 	s.route(mux, "/api/products", methods{"GET": s.requireSession(s.handleProducts)})
 	s.route(mux, "/healthz", methods{"GET": s.handleHealth()})
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
