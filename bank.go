@@ -15,6 +15,9 @@ type PasswordHasher interface {
 	// Verify reports whether pw matches encoded; an empty encoded takes
 	// the same time and reports false.
 	Verify(ctx context.Context, encoded, pw string) (bool, error)
+	// Busy reports whether a hash asked for now would be refused with
+	// ErrOverloaded: every core busy and the queue full.
+	Busy() bool
 }
 
 // PayKeyer keys payment passwords under a server secret.
@@ -124,6 +127,11 @@ func (b *Bank) Register(ctx context.Context, r Registration) error {
 // token and the user.
 func (b *Bank) Login(ctx context.Context, username, pw, addr string) (token string, user User, err error) {
 	now := b.now()
+	if b.hasher.Busy() {
+		// Refused before anything is written: overload is answered in
+		// microseconds, and takes no CPU from the hashing.
+		return "", User{}, Errorf(ErrOverloaded, "password hashing queue full")
+	}
 	keys := []throttle{{"login:user:" + FoldKey(username), b.cfg.LoginUserFailures}, {"login:addr:" + addr, b.cfg.LoginAddrFailures}}
 	counts, err := b.reserveAttempts(ctx, now, keys)
 	if err != nil {
@@ -139,10 +147,12 @@ func (b *Bank) Login(ctx context.Context, username, pw, addr string) (token stri
 		return err
 	})
 	if err != nil {
+		b.releaseAttempts(ctx, keys)
 		return "", User{}, err
 	}
 	ok, err := b.hasher.Verify(ctx, user.PasswordHash, pw) // "" for unknown users: same time
-	if err != nil {
+	if err != nil { // overloaded: the password was not checked
+		b.releaseAttempts(ctx, keys)
 		return "", User{}, err
 	}
 	if !ok || !found {
@@ -180,11 +190,14 @@ type throttle struct {
 // them is answered: at most max are ever checked in a window. It refuses
 // with ErrTooManyAttempts when a key is locked or its attempts are spent,
 // and returns each key's count otherwise.
+//
+// A refused attempt counts nothing (its transaction is rolled back): it
+// checks no password, so it is no guess, and counting it would keep an
+// address that sends more logins at once than its limit refused for the
+// whole window, its successes included.
 func (b *Bank) reserveAttempts(ctx context.Context, now time.Time, keys []throttle) ([]int, error) {
 	counts := make([]int, len(keys))
-	var refused bool
 	err := b.store.Update(ctx, func(tx Tx) error {
-		refused = false
 		for i, k := range keys {
 			a, err := tx.CountAttempt(ctx, k.key, now, b.cfg.LoginWindow)
 			if err != nil {
@@ -192,15 +205,28 @@ func (b *Bank) reserveAttempts(ctx context.Context, now time.Time, keys []thrott
 			}
 			counts[i] = a.Failures
 			if now.Before(a.LockedUntil) || a.Failures > k.max {
-				refused = true
+				return &Error{Code: ErrTooManyAttempts}
 			}
 		}
-		return nil // the counts stand even when refused
+		return nil
 	})
-	if err == nil && refused {
-		err = &Error{Code: ErrTooManyAttempts}
-	}
 	return counts, err
+}
+
+// releaseAttempts gives back the attempts reserved for a password that
+// was not checked (the hashing queue was full, the database failed).
+// Best effort: a failure here leaves one attempt counted until the window
+// ends.
+func (b *Bank) releaseAttempts(ctx context.Context, keys []throttle) {
+	ctx = context.WithoutCancel(ctx) // also when the client has gone
+	b.store.Update(ctx, func(tx Tx) error {
+		for _, k := range keys {
+			if err := tx.UncountAttempt(ctx, k.key); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // lockSpent locks, for LoginLockFor, every key whose wrong attempt just
@@ -316,7 +342,8 @@ func (b *Bank) SetPayPassword(ctx context.Context, id UserID, loginPassword, pin
 		return err
 	}
 	ok, err := b.hasher.Verify(ctx, u.PasswordHash, loginPassword)
-	if err != nil {
+	if err != nil { // overloaded: the password was not checked
+		b.releaseAttempts(ctx, keys)
 		return err
 	}
 	if !ok {

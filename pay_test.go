@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"coffer"
 	"coffer/internal/teststores"
+	"coffer/password"
 	"coffer/storetest"
 )
 
@@ -190,5 +192,114 @@ func TestPayeeProbesSpendTheLookupBudget(t *testing.T) {
 	w.clock.Advance(time.Minute)
 	if err := probe("13999999999"); !coffer.IsCode(err, coffer.ErrPayeeNotFound) {
 		t.Errorf("a minute later: %v, want PAYEE_NOT_FOUND", err)
+	}
+}
+
+// overloadedHasher answers ErrOverloaded to the first fail verifications;
+// while held is set, verifications wait for release to close; the rest go
+// to the real hasher.
+type overloadedHasher struct {
+	coffer.PasswordHasher
+	fail    atomic.Int64
+	held    atomic.Bool
+	waiting sync.WaitGroup
+	release chan struct{}
+	one     sync.Mutex // one verification at a time: the real hasher's queue is short
+	busy    atomic.Bool
+}
+
+func (h *overloadedHasher) Busy() bool { return h.busy.Load() }
+
+func (h *overloadedHasher) Verify(ctx context.Context, encoded, pw string) (bool, error) {
+	if h.fail.Add(-1) >= 0 {
+		return false, coffer.Errorf(coffer.ErrOverloaded, "password hashing queue full")
+	}
+	if h.held.Load() {
+		h.waiting.Done()
+		<-h.release
+	}
+	h.one.Lock()
+	defer h.one.Unlock()
+	return h.PasswordHasher.Verify(ctx, encoded, pw)
+}
+
+// Regression: a login answered 503 because the hashing queue was full
+// spent one of the username's (and the address's) attempts without a
+// password being checked; five busy answers locked the user out, and a
+// busy address stayed refused. Attempts refused with 429 counted too, so
+// an address that sent more logins at once than its limit was refused for
+// the whole window. Neither counts now.
+func TestUncheckedLoginsSpendNoAttempts(t *testing.T) {
+	for _, s := range teststores.All(t) {
+		t.Run(s.Name, func(t *testing.T) {
+			w := newAccrualWorld(t, s.Open)
+			ctx := context.Background()
+			cfg := w.bank.Config()
+			hasher := &overloadedHasher{PasswordHasher: password.NewHasher(storetest.TestParams)}
+			keyer, err := password.NewPayKeyer(storetest.TestSecret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bank := coffer.NewBank(w.store, hasher, keyer, cfg, w.clock.Now)
+
+			busy := 3 * cfg.LoginUserFailures
+			hasher.fail.Store(int64(busy))
+			for i := range busy {
+				if _, _, err := bank.Login(ctx, "saver", "long enough", "192.0.2.1"); !coffer.IsCode(err, coffer.ErrOverloaded) {
+					t.Fatalf("login %d with the queue full: %v, want OVERLOADED", i, err)
+				}
+			}
+			if _, _, err := bank.Login(ctx, "saver", "long enough", "192.0.2.1"); err != nil {
+				t.Fatalf("login once the queue had room: %v", err)
+			}
+
+			// A full queue known before the login starts refuses it
+			// without a write.
+			hasher.busy.Store(true)
+			before := storetest.CountRows(t, w.store)
+			if _, _, err := bank.Login(ctx, "saver", "wrong password", "192.0.2.1"); !coffer.IsCode(err, coffer.ErrOverloaded) {
+				t.Errorf("login while the hasher is busy: %v, want OVERLOADED", err)
+			}
+			if after := storetest.CountRows(t, w.store); after["attempts"] != before["attempts"] || after["sessions"] != before["sessions"] {
+				t.Errorf("a login refused as busy wrote: %v -> %v", before, after)
+			}
+			hasher.busy.Store(false)
+
+			// An address with its whole limit of logins in flight refuses
+			// the ones past it; once those in flight succeed, it takes
+			// logins again (the refusals counted nothing).
+			users := make([]string, cfg.LoginAddrFailures)
+			for i := range users {
+				users[i] = fmt.Sprintf("busy%d", i)
+				r := storetest.Registration(100 + i)
+				r.Username = users[i]
+				if err := bank.Register(ctx, r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			hasher.release = make(chan struct{})
+			hasher.held.Store(true)
+			hasher.waiting.Add(len(users))
+			var inFlight sync.WaitGroup
+			for _, u := range users {
+				inFlight.Go(func() {
+					if _, _, err := bank.Login(ctx, u, storetest.Registration(0).Password, "192.0.2.2"); err != nil {
+						t.Errorf("login of %s in flight: %v", u, err)
+					}
+				})
+			}
+			hasher.waiting.Wait() // every one of them has reserved its attempt
+			for range 2 * cfg.LoginAddrFailures {
+				if _, _, err := bank.Login(ctx, "saver", "long enough", "192.0.2.2"); !coffer.IsCode(err, coffer.ErrTooManyAttempts) {
+					t.Fatalf("login past the address's limit: %v, want TOO_MANY_ATTEMPTS", err)
+				}
+			}
+			hasher.held.Store(false)
+			close(hasher.release)
+			inFlight.Wait()
+			if _, _, err := bank.Login(ctx, "saver", "long enough", "192.0.2.2"); err != nil {
+				t.Errorf("login from the address once those in flight were done: %v", err)
+			}
+		})
 	}
 }

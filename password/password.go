@@ -72,6 +72,10 @@ func (h *Hasher) acquire(ctx context.Context) error {
 
 func (h *Hasher) release() { <-h.slots }
 
+// Busy reports whether a hash asked for now would be refused: the queue
+// is full.
+func (h *Hasher) Busy() bool { return h.waiting.Load() >= h.maxWaiting }
+
 // Hash returns the argon2id hash of pw in the PHC string format.
 func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 	if err := h.acquire(ctx); err != nil {
