@@ -151,7 +151,8 @@ func (b *Bank) Login(ctx context.Context, username, pw, addr string) (token stri
 		return "", User{}, err
 	}
 	ok, err := b.hasher.Verify(ctx, user.PasswordHash, pw) // "" for unknown users: same time
-	if err != nil {                                        // overloaded: the password was not checked
+	if err != nil {
+		// Overloaded: the password was not checked.
 		b.releaseAttempts(ctx, keys)
 		return "", User{}, err
 	}
