@@ -148,7 +148,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	}
 	return &Store{
 		db:       db,
-		dialect:  &sqlstore.Dialect{Dollar: true, UniqueViolation: uniqueViolation},
+		dialect:  &sqlstore.Dialect{Dollar: true, ForUpdate: " FOR UPDATE", UniqueViolation: uniqueViolation},
 		maxTries: opts.MaxTries,
 	}, nil
 }

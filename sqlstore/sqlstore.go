@@ -30,6 +30,10 @@ type Querier interface {
 type Dialect struct {
 	// Dollar rewrites ? placeholders as $1, $2, ... (PostgreSQL).
 	Dollar bool
+	// ForUpdate ends a SELECT that must hold the rows it reads until the
+	// transaction ends: " FOR UPDATE" on PostgreSQL; "" on SQLite, whose
+	// one writer holds the whole database already.
+	ForUpdate string
 	// UniqueViolation reports whether err is a unique-constraint
 	// violation and returns the text that names the constraint.
 	UniqueViolation func(err error) (string, bool)
@@ -155,11 +159,12 @@ func (t *Tx) CreateUser(ctx context.Context, u *coffer.User) error {
 	return err
 }
 
-// LockUser implements coffer.Tx with an UPDATE that changes nothing: it
-// takes the row lock on PostgreSQL (SQLite's writer is one at a time
-// already) and reads the row as it is after any transaction that held it.
+// LockUser implements coffer.Tx with a SELECT that holds the row (see
+// Dialect.ForUpdate) and reads it as it is after any transaction that held
+// it before. It writes nothing: an UPDATE that changed nothing took the
+// same lock for a new row version, and a page in every group commit.
 func (t *Tx) LockUser(ctx context.Context, id coffer.UserID) (coffer.User, error) {
-	return scanUser(t.row(ctx, `UPDATE users SET pay_failures = pay_failures WHERE id = ? RETURNING `+userColumns, id))
+	return scanUser(t.row(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`+t.d.ForUpdate, id))
 }
 
 // SetPayPassword implements coffer.Tx.
