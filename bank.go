@@ -133,7 +133,7 @@ func (b *Bank) Login(ctx context.Context, username, pw, addr string) (token stri
 		return "", User{}, Errorf(ErrOverloaded, "password hashing queue full")
 	}
 	keys := []throttle{{"login:user:" + FoldKey(username), b.cfg.LoginUserFailures}, {"login:addr:" + addr, b.cfg.LoginAddrFailures}}
-	counts, err := b.reserveAttempts(ctx, now, keys)
+	reserved, err := b.reserveAttempts(ctx, now, keys)
 	if err != nil {
 		return "", User{}, err
 	}
@@ -147,17 +147,17 @@ func (b *Bank) Login(ctx context.Context, username, pw, addr string) (token stri
 		return err
 	})
 	if err != nil {
-		b.releaseAttempts(ctx, keys)
+		b.releaseAttempts(ctx, keys, reserved)
 		return "", User{}, err
 	}
 	ok, err := b.hasher.Verify(ctx, user.PasswordHash, pw) // "" for unknown users: same time
 	if err != nil {
 		// Overloaded: the password was not checked.
-		b.releaseAttempts(ctx, keys)
+		b.releaseAttempts(ctx, keys, reserved)
 		return "", User{}, err
 	}
 	if !ok || !found {
-		if err := b.lockSpent(ctx, now, keys, counts); err != nil {
+		if err := b.lockSpent(ctx, now, keys, reserved); err != nil {
 			return "", User{}, err
 		}
 		return "", User{}, &Error{Code: ErrBadCredentials}
@@ -168,7 +168,7 @@ func (b *Bank) Login(ctx context.Context, username, pw, addr string) (token stri
 			return err
 		}
 		// Many users may share an address: only failures count there.
-		if err := tx.UncountAttempt(ctx, keys[1].key); err != nil {
+		if err := tx.UncountAttempt(ctx, keys[1].key, reserved[1].WindowStart); err != nil {
 			return err
 		}
 		return tx.CreateSession(ctx, Session{TokenHash: hash, User: user.ID, CreatedAt: now, LastSeenAt: now})
@@ -190,21 +190,21 @@ type throttle struct {
 // is checked, so that concurrent guesses are all counted before any of
 // them is answered: at most max are ever checked in a window. It refuses
 // with ErrTooManyAttempts when a key is locked or its attempts are spent,
-// and returns each key's count otherwise.
+// and returns each key's counter otherwise.
 //
 // A refused attempt counts nothing (its transaction is rolled back): it
 // checks no password, so it is no guess, and counting it would keep an
 // address that sends more logins at once than its limit refused for the
 // whole window, its successes included.
-func (b *Bank) reserveAttempts(ctx context.Context, now time.Time, keys []throttle) ([]int, error) {
-	counts := make([]int, len(keys))
+func (b *Bank) reserveAttempts(ctx context.Context, now time.Time, keys []throttle) ([]Attempt, error) {
+	counts := make([]Attempt, len(keys))
 	err := b.store.Update(ctx, func(tx Tx) error {
 		for i, k := range keys {
 			a, err := tx.CountAttempt(ctx, k.key, now, b.cfg.LoginWindow)
 			if err != nil {
 				return err
 			}
-			counts[i] = a.Failures
+			counts[i] = a
 			if now.Before(a.LockedUntil) || a.Failures > k.max {
 				return &Error{Code: ErrTooManyAttempts}
 			}
@@ -218,11 +218,11 @@ func (b *Bank) reserveAttempts(ctx context.Context, now time.Time, keys []thrott
 // was not checked (the hashing queue was full, the database failed).
 // Best effort: a failure here leaves one attempt counted until the window
 // ends.
-func (b *Bank) releaseAttempts(ctx context.Context, keys []throttle) {
+func (b *Bank) releaseAttempts(ctx context.Context, keys []throttle, reserved []Attempt) {
 	ctx = context.WithoutCancel(ctx) // also when the client has gone
 	b.store.Update(ctx, func(tx Tx) error {
-		for _, k := range keys {
-			if err := tx.UncountAttempt(ctx, k.key); err != nil {
+		for i, k := range keys {
+			if err := tx.UncountAttempt(ctx, k.key, reserved[i].WindowStart); err != nil {
 				return err
 			}
 		}
@@ -232,10 +232,10 @@ func (b *Bank) releaseAttempts(ctx context.Context, keys []throttle) {
 
 // lockSpent locks, for LoginLockFor, every key whose wrong attempt just
 // reached its limit.
-func (b *Bank) lockSpent(ctx context.Context, now time.Time, keys []throttle, counts []int) error {
+func (b *Bank) lockSpent(ctx context.Context, now time.Time, keys []throttle, reserved []Attempt) error {
 	return b.store.Update(ctx, func(tx Tx) error {
 		for i, k := range keys {
-			if counts[i] >= k.max {
+			if reserved[i].Failures >= k.max {
 				if err := tx.PutAttempt(ctx, Attempt{Key: k.key, WindowStart: now, LockedUntil: now.Add(b.cfg.LoginLockFor)}); err != nil {
 					return err
 				}
@@ -269,8 +269,11 @@ func (b *Bank) Authenticate(ctx context.Context, token string) (UserID, error) {
 
 // viewAs checks the session of token and, when fn is not nil, runs fn for
 // its user in the same read transaction: the reads of an authenticated
-// request cost one transaction, not two. It then refreshes the session's
-// idle clock when that is due.
+// request cost one transaction, not two. Once the session has been found
+// live it returns its user, also when fn then fails, and refreshes its
+// idle clock when that is due, as Authenticate does before any handler
+// runs: a request refused for its own input still counts as activity.
+// It returns 0 when the session is refused or could not be read.
 func (b *Bank) viewAs(ctx context.Context, token string, fn func(tx ReadTx, user UserID) error) (UserID, error) {
 	if token == "" || len(token) > 128 {
 		return 0, &Error{Code: ErrUnauthorized}
@@ -278,7 +281,8 @@ func (b *Bank) viewAs(ctx context.Context, token string, fn func(tx ReadTx, user
 	hash := HashToken(token)
 	now := b.now()
 	var s Session
-	err := b.store.View(ctx, func(tx ReadTx) error {
+	live := false
+	viewErr := b.store.View(ctx, func(tx ReadTx) error {
 		var err error
 		if s, err = tx.Session(ctx, hash); err != nil {
 			return err
@@ -286,13 +290,14 @@ func (b *Bank) viewAs(ctx context.Context, token string, fn func(tx ReadTx, user
 		if now.Sub(s.LastSeenAt) >= b.cfg.SessionIdle || now.Sub(s.CreatedAt) >= b.cfg.SessionAbsolute {
 			return &Error{Code: ErrUnauthorized, Detail: "session expired"}
 		}
+		live = true
 		if fn == nil {
 			return nil
 		}
 		return fn(tx, s.User)
 	})
-	if err != nil {
-		return 0, err
+	if !live {
+		return 0, viewErr
 	}
 	if now.Sub(s.LastSeenAt) >= sessionTouchEvery {
 		// The refresh only extends the session's idle life. When the
@@ -300,11 +305,11 @@ func (b *Bank) viewAs(ctx context.Context, token string, fn func(tx ReadTx, user
 		// still good for what can be served, reads above all; a later
 		// request refreshes it.
 		err := b.store.Update(ctx, func(tx Tx) error { return tx.TouchSession(ctx, hash, now) })
-		if err != nil && !IsCode(err, ErrUnavailable) && !IsCode(err, ErrOverloaded) {
-			return 0, err
+		if err != nil && !IsCode(err, ErrUnavailable) && !IsCode(err, ErrOverloaded) && viewErr == nil {
+			return s.User, err
 		}
 	}
-	return s.User, nil
+	return s.User, viewErr
 }
 
 // Logout ends the session of token.
@@ -338,17 +343,17 @@ func (b *Bank) SetPayPassword(ctx context.Context, id UserID, loginPassword, pin
 	}
 	now := b.now()
 	keys := []throttle{{"login:user:" + FoldKey(u.Username), b.cfg.LoginUserFailures}}
-	counts, err := b.reserveAttempts(ctx, now, keys)
+	reserved, err := b.reserveAttempts(ctx, now, keys)
 	if err != nil {
 		return err
 	}
 	ok, err := b.hasher.Verify(ctx, u.PasswordHash, loginPassword)
 	if err != nil { // overloaded: the password was not checked
-		b.releaseAttempts(ctx, keys)
+		b.releaseAttempts(ctx, keys, reserved)
 		return err
 	}
 	if !ok {
-		if err := b.lockSpent(ctx, now, keys, counts); err != nil {
+		if err := b.lockSpent(ctx, now, keys, reserved); err != nil {
 			return err
 		}
 		return &Error{Code: ErrBadPassword}

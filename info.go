@@ -29,14 +29,15 @@ func (b *Bank) Info(ctx context.Context, id UserID) (Info, error) {
 }
 
 // InfoAs is Info for the user of the session token, the session checked
-// (as Authenticate does) in the same read transaction.
-func (b *Bank) InfoAs(ctx context.Context, token string) (Info, error) {
+// (as Authenticate does) in the same read transaction. It returns the
+// user too, 0 when the session is refused or could not be read.
+func (b *Bank) InfoAs(ctx context.Context, token string) (UserID, Info, error) {
 	var info Info
-	_, err := b.viewAs(ctx, token, func(tx ReadTx, id UserID) (err error) {
+	id, err := b.viewAs(ctx, token, func(tx ReadTx, id UserID) (err error) {
 		info, err = infoIn(ctx, tx, id)
 		return err
 	})
-	return info, err
+	return id, info, err
 }
 
 // infoIn values the user's holdings in tx.
@@ -125,7 +126,7 @@ func (b *Bank) Wallet(ctx context.Context, id UserID, kind AccountKind, cursor s
 
 // WalletAs is Wallet for the user of the session token, the session
 // checked (as Authenticate does) in the same read transaction. It returns
-// the user too.
+// the user too, 0 when the session is refused or could not be read.
 func (b *Bank) WalletAs(ctx context.Context, token string, kind AccountKind, cursor string, limit int) (UserID, WalletPage, error) {
 	var page WalletPage
 	id, err := b.viewAs(ctx, token, func(tx ReadTx, id UserID) error {

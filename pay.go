@@ -78,7 +78,8 @@ func (b *Bank) Pay(ctx context.Context, id UserID, req PayRequest) (PayResult, e
 
 // PayAs is Pay for the user of the session token, the session checked (as
 // Authenticate does) in the payment's first read transaction. It returns
-// the user too, 0 when the session is refused.
+// the user too, 0 when the session is refused or could not be read; past
+// the session, a failure comes with the card balance, as from Pay.
 func (b *Bank) PayAs(ctx context.Context, token string, req PayRequest) (UserID, PayResult, error) {
 	now := b.now()
 	var reads payReads
@@ -87,7 +88,13 @@ func (b *Bank) PayAs(ctx context.Context, token string, req PayRequest) (UserID,
 		return err
 	})
 	if err != nil {
-		return 0, PayResult{}, err
+		var res PayResult
+		if id != 0 {
+			if bal, berr := b.CardBalance(ctx, id); berr == nil {
+				res.Balance = bal
+			}
+		}
+		return id, res, err
 	}
 	res, err := b.finishPay(ctx, id, req, reads, now)
 	return id, res, err

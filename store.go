@@ -92,8 +92,11 @@ type Tx interface {
 	// at or before now - window, and returns the counter after it.
 	CountAttempt(ctx context.Context, key string, now time.Time, window time.Duration) (Attempt, error)
 	DeleteAttempt(ctx context.Context, key string) error
-	// UncountAttempt takes one back from key's counter (never below zero).
-	UncountAttempt(ctx context.Context, key string) error
+	// UncountAttempt takes one back from key's counter (never below
+	// zero) if its window is still the one that started at windowStart:
+	// an attempt given back after its window ended frees nothing in the
+	// next.
+	UncountAttempt(ctx context.Context, key string, windowStart time.Time) error
 
 	// PutIdempotent stores a payment's answer under its key; it fails with
 	// ErrIdempotencyReuse if the key is taken.

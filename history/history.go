@@ -55,9 +55,12 @@ type Plan struct {
 
 // Result says what was written.
 type Result struct {
+	// Transfers is how many transfers were posted.
 	Transfers int64
-	Bills     int64
-	Took      time.Duration
+	// Bills is how many bills they made: two a transfer.
+	Bills int64
+	// Took is the time the writing took, deposits included.
+	Took time.Duration
 }
 
 // Write posts plan's deposits and transfers to store and returns what it
@@ -106,18 +109,29 @@ func Write(ctx context.Context, store coffer.Store, plan Plan) (Result, error) {
 	rng := rand.New(rand.NewPCG(plan.Seed, 0x636f66666572))
 	var done int64
 	lastReport := time.Now()
+	type draw struct {
+		payer, payee int
+		amountFen    int64
+	}
+	draws := make([]draw, 0, PerUpdate)
 	for done < transfers {
 		count := min(PerUpdate, transfers-done)
+		// Drawn before the store transaction, which may run more than once:
+		// the same Seed writes the same history.
+		draws = draws[:0]
+		for range count {
+			i, j := rng.IntN(n), rng.IntN(n-1)
+			if j >= i {
+				j++
+			}
+			draws = append(draws, draw{i, j, 1 + rng.Int64N(maxTransferFen)})
+		}
 		err := store.Update(ctx, func(tx coffer.Tx) error {
-			for k := range count {
-				i, j := rng.IntN(n), rng.IntN(n-1)
-				if j >= i {
-					j++
-				}
-				payer, payee := plan.Users[i], plan.Users[j]
-				at := plan.Now.Add(-step * time.Duration(transfers-1-(done+k)))
+			for k, d := range draws {
+				payer, payee := plan.Users[d.payer], plan.Users[d.payee]
+				at := plan.Now.Add(-step * time.Duration(transfers-1-(done+int64(k))))
 				_, err := tx.Post(ctx, &coffer.Transaction{User: payer.ID, Kind: string(coffer.ModeTransfer), Memo: Memo, CreatedAt: at, Legs: []coffer.Leg{{
-					From: coffer.CardAccount(payer.ID), To: coffer.CardAccount(payee.ID), Amount: 1 + rng.Int64N(maxTransferFen),
+					From: coffer.CardAccount(payer.ID), To: coffer.CardAccount(payee.ID), Amount: d.amountFen,
 					FromMethod: coffer.MethodTransferOut, ToMethod: coffer.MethodTransferIn,
 					FromDetails: "转账给 " + payee.Username, ToDetails: "来自 " + payer.Username + " 的转账",
 				}}})

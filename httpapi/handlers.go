@@ -121,9 +121,11 @@ func (s *server) handleInfo(w http.ResponseWriter, r *http.Request) {
 		s.sessionFirst(w, r, err)
 		return
 	}
-	info, err := s.bank.InfoAs(r.Context(), sessionToken(r))
+	user, info, err := s.bank.InfoAs(r.Context(), sessionToken(r))
+	if user != 0 {
+		setLogUser(r.Context(), user)
+	}
 	if err == nil {
-		setLogUser(r.Context(), info.User.ID)
 		err = ownMobile(f, "mobile", info.User)
 	}
 	if err != nil {
@@ -192,8 +194,10 @@ func (s *server) handleWallet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user, page, err := s.bank.WalletAs(r.Context(), sessionToken(r), kind, cursor, limit)
-	if err == nil {
+	if user != 0 {
 		setLogUser(r.Context(), user)
+	}
+	if err == nil {
 		err = checkUserID(f, user)
 	}
 	if err != nil {

@@ -43,7 +43,7 @@ func (s *server) handlePay(w http.ResponseWriter, r *http.Request) {
 	} else {
 		var user coffer.UserID
 		user, res, err = s.bank.PayAs(ctx, sessionToken(r), req)
-		if user == 0 && err != nil { // the session was refused
+		if user == 0 { // the session was refused, or could not be read
 			s.writeError(w, r, err, nil)
 			return
 		}

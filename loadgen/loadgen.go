@@ -300,7 +300,8 @@ type workerStats struct {
 
 // load runs the workers, one per connection, and merges what they measured.
 // Load runs scenario, one of the configuration's, for the configured
-// duration and returns what it measured.
+// duration and returns what it measured. Loads run one at a time: a
+// Runner's loads must not overlap.
 func (r *Runner) Load(ctx context.Context, scenario string) (*Result, error) {
 	if !slices.Contains(r.cfg.Scenarios, scenario) {
 		return nil, fmt.Errorf("scenario %q was not prepared for", scenario)

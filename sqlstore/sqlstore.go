@@ -274,8 +274,8 @@ func (t *Tx) CountAttempt(ctx context.Context, key string, now time.Time, window
 }
 
 // UncountAttempt implements coffer.Tx.
-func (t *Tx) UncountAttempt(ctx context.Context, key string) error {
-	_, err := t.exec(ctx, `UPDATE attempts SET failures = CASE WHEN failures > 0 THEN failures - 1 ELSE 0 END WHERE key = ?`, key)
+func (t *Tx) UncountAttempt(ctx context.Context, key string, windowStart time.Time) error {
+	_, err := t.exec(ctx, `UPDATE attempts SET failures = CASE WHEN failures > 0 THEN failures - 1 ELSE 0 END WHERE key = ? AND window_start_ms = ?`, key, ms(windowStart))
 	return err
 }
 

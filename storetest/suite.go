@@ -560,6 +560,30 @@ func testAttempts(t *testing.T, s coffer.Store) {
 		return nil
 	})
 	check("other attempt after a delete", b)
+
+	// Counting and giving back: an attempt given back once its window has
+	// ended frees nothing in the next window.
+	const window = time.Minute
+	var first, second coffer.Attempt
+	update(t, s, func(tx coffer.Tx) (err error) {
+		first, err = tx.CountAttempt(bg, "login:user:carol", Start, window)
+		return err
+	})
+	update(t, s, func(tx coffer.Tx) error { return tx.UncountAttempt(bg, "login:user:carol", first.WindowStart) })
+	check("an attempt given back in its window", coffer.Attempt{Key: "login:user:carol", Failures: 0, WindowStart: Start})
+	update(t, s, func(tx coffer.Tx) (err error) {
+		first, err = tx.CountAttempt(bg, "login:user:carol", Start.Add(time.Second), window)
+		return err
+	})
+	update(t, s, func(tx coffer.Tx) (err error) {
+		second, err = tx.CountAttempt(bg, "login:user:carol", Start.Add(2*window), window)
+		return err
+	})
+	if second.Failures != 1 || !second.WindowStart.Equal(Start.Add(2*window)) {
+		t.Errorf("count in a new window: %+v, want 1 failure from %s", second, Start.Add(2*window))
+	}
+	update(t, s, func(tx coffer.Tx) error { return tx.UncountAttempt(bg, "login:user:carol", first.WindowStart) })
+	check("an attempt of the old window given back", coffer.Attempt{Key: "login:user:carol", Failures: 1, WindowStart: Start.Add(2 * window)})
 }
 
 func testIdempotency(t *testing.T, s coffer.Store) {

@@ -94,7 +94,7 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	serverPID := fs.Int("server-pid", 0, "with --target, the target's process id, to measure its CPU time and peak memory")
 	cpuProfile := fs.String("cpuprofile", "", "write the server's CPU profile during the load to this file (not with --target)")
 	zone := fs.String("zone", envOr(getenv, "COFFER_ZONE", "Asia/Shanghai"), "time zone of calendar days")
-	pgbench := fs.Bool("pgbench", false, "with a PostgreSQL --db, also run pgbench's default script at --connections clients for --duration on the same server before the load, and print its tps beside")
+	pgbench := fs.Bool("pgbench", false, "with a PostgreSQL --db, also run pgbench's default script at --connections clients for --duration on the same server before the load, and print its tps beside (it drops and makes again the pgbench_* tables of that database)")
 	bills := fs.Int64("bills", 0, "before the load, write this many bills of past transfers among the users straight to the database (e.g. 10000000)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -260,12 +260,18 @@ func benchLoad(ctx context.Context, runner *loadgen.Runner, scenario string, rep
 	}
 	before, _ := usage()
 	var profileDone chan error
+	profileCtx, stopProfile := context.WithCancel(ctx)
+	defer stopProfile()
 	if srv != nil && cpuProfile != "" {
 		profileDone = make(chan error, 1)
-		go func() { profileDone <- srv.profile(ctx, duration, cpuProfile) }()
+		go func() { profileDone <- srv.profile(profileCtx, duration, cpuProfile) }()
 	}
 	res, err := runner.Load(ctx, scenario)
 	if err != nil {
+		if profileDone != nil {
+			stopProfile()
+			<-profileDone
+		}
 		return err
 	}
 	report.Result = res

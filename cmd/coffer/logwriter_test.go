@@ -1,25 +1,43 @@
 package main
 
 import (
+	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 )
 
-func TestFlushingWriterWritesLinesOutWithinTheInterval(t *testing.T) {
+func TestFlushingWriterHoldsLinesUntilTheInterval(t *testing.T) {
 	out := &syncBuffer{}
-	w := newFlushingWriter(out, 20*time.Millisecond)
-	w.Write([]byte("first line\n"))
+	w := newFlushingWriter(out, time.Hour)
+	w.Write([]byte("held\n"))
 	if out.String() != "" {
-		t.Fatalf("a line was written at once: %q", out.String())
+		t.Fatalf("a line was written before the interval: %q", out.String())
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for out.String() == "" && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	w.Close()
+	if out.String() != "held\n" {
+		t.Fatalf("after Close the output is %q", out.String())
+	}
+	w.Write([]byte("late\n")) // e.g. a background goroutine after shutdown
+	if out.String() != "held\nlate\n" {
+		t.Errorf("a line written after Close: output %q", out.String())
+	}
+}
+
+func TestFlushingWriterWritesOutEveryInterval(t *testing.T) {
+	out := &syncBuffer{}
+	const interval = 20 * time.Millisecond
+	w := newFlushingWriter(out, interval)
+	defer w.Close()
+	start := time.Now()
+	w.Write([]byte("first line\n"))
+	for out.String() == "" && time.Since(start) < 2*time.Second {
+		time.Sleep(time.Millisecond)
 	}
 	if out.String() != "first line\n" {
-		t.Fatalf("after the interval the output is %q", out.String())
+		t.Fatalf("output %q two seconds after a write with a %s interval", out.String(), interval)
 	}
 }
 
@@ -45,5 +63,50 @@ func TestFlushingWriterLosesNoLineOnClose(t *testing.T) {
 	got := out.String()
 	if len(got) != writers*lines*len(line) || strings.Count(got, "\n") != writers*lines || strings.Trim(got, "x\n") != "" {
 		t.Errorf("wrote %d bytes, %d lines; want %d lines of %d bytes, whole", len(got), strings.Count(got, "\n"), writers*lines, len(line))
+	}
+}
+
+// failingOnce fails its first write.
+type failingOnce struct {
+	syncBuffer
+	failed bool
+}
+
+func (f *failingOnce) Write(p []byte) (int, error) {
+	if !f.failed {
+		f.failed = true
+		return 0, errors.New("disk full")
+	}
+	return f.syncBuffer.Write(p)
+}
+
+func TestFlushingWriterGoesOnAfterAFailedWrite(t *testing.T) {
+	out := &failingOnce{}
+	w := newFlushingWriter(out, time.Hour)
+	w.Write([]byte("lost\n"))
+	if err := w.Flush(); err == nil {
+		t.Fatal("the failed write was not reported")
+	}
+	w.Write([]byte("kept\n"))
+	if err := w.Close(); err != nil {
+		t.Fatalf("the log stayed broken: %v", err)
+	}
+	if out.String() != "kept\n" {
+		t.Errorf("output %q, want the line after the failure", out.String())
+	}
+}
+
+func TestUrgentFlushWritesWarningsOutAtOnce(t *testing.T) {
+	out := &syncBuffer{}
+	w := newFlushingWriter(out, time.Hour)
+	defer w.Close()
+	log := slog.New(urgentFlush{slog.NewTextHandler(w, nil), func() { w.Flush() }}).With("server", "a")
+	log.Info("request")
+	if out.String() != "" {
+		t.Fatalf("an info line was written at once: %q", out.String())
+	}
+	log.Warn("janitor failed")
+	if got := out.String(); !strings.Contains(got, "msg=request") || !strings.Contains(got, "janitor failed") || !strings.Contains(got, "server=a") {
+		t.Errorf("after a warning the output is %q, want both lines", got)
 	}
 }

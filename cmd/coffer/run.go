@@ -170,6 +170,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if *logJSON {
 		handler = slog.NewJSONHandler(logOut, nil)
 	}
+	if *logFlush > 0 {
+		handler = urgentFlush{handler, flushLog}
+	}
 	log := slog.New(handler)
 
 	store, err := openStore(ctx, c.db, cfg)

@@ -1,0 +1,109 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"coffer"
+	"coffer/httpapi"
+	"coffer/internal/teststores"
+	"coffer/storetest"
+)
+
+// Regression: info, wallet and pay check the session in their own read
+// transaction; a request refused after the session was found live (a bad
+// cursor, a payment refused) did not refresh its idle clock, as a request
+// through requireSession does, and the session expired under an active
+// client.
+func TestRefusedRequestsStillRefreshTheSession(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *testEnv) {
+		u := e.signup(t)
+		v := e.signup(t)
+		e.deposit(t, u, "100.00")
+		idle := e.bank.Config().SessionIdle
+		pw := u.PayPassword
+		if pw == "" {
+			pw = u.Password // a user without a payment password pays with the login password
+		}
+		for _, refused := range []struct {
+			name   string
+			r      req
+			status int
+			code   coffer.Code
+		}{
+			{"a bad cursor", req{method: http.MethodGet, path: "/api/wallet?cursor=not-a-cursor"}, http.StatusBadRequest, coffer.ErrInvalidField},
+			{"another user's mobile", req{method: http.MethodGet, path: "/api/info?mobile=" + v.Mobile}, http.StatusForbidden, coffer.ErrForbidden},
+			{"a payment beyond the balance", req{method: http.MethodPost, path: "/api/pay", body: map[string]string{"mode": "transfer", "money": "500.00", "payee": v.Mobile, "password": pw}}, http.StatusUnprocessableEntity, coffer.ErrInsufficientFunds},
+		} {
+			e.clock.Advance(idle - time.Minute)
+			refused.r.token = u.token
+			e.do(t, refused.r).fail(t, refused.status, refused.code)
+			e.clock.Advance(2 * time.Minute) // past the idle limit counted from the previous request
+			e.get(t, "/api/info", u.token, nil).ok(t, http.StatusOK, nil)
+		}
+	})
+}
+
+// failingIdempotency fails the idempotency read of payments while fail is set.
+type failingIdempotency struct {
+	coffer.Store
+	fail *atomic.Bool
+}
+
+func (s failingIdempotency) View(ctx context.Context, fn func(coffer.ReadTx) error) error {
+	return s.Store.View(ctx, func(tx coffer.ReadTx) error { return fn(failingIdempotencyTx{tx, s.fail}) })
+}
+
+type failingIdempotencyTx struct {
+	coffer.ReadTx
+	fail *atomic.Bool
+}
+
+func (t failingIdempotencyTx) Idempotent(ctx context.Context, u coffer.UserID, k string) (coffer.IdempotentRecord, bool, error) {
+	if t.fail.Load() {
+		return coffer.IdempotentRecord{}, false, coffer.Errorf(coffer.ErrUnavailable, "injected")
+	}
+	return t.ReadTx.Idempotent(ctx, u, k)
+}
+
+// Regression: when a payment's first read failed after the session had
+// been found live, the refusal came without the card balance the contract
+// puts in every failed payment's envelope.
+func TestPayRefusedAfterTheSessionCarriesTheBalance(t *testing.T) {
+	var fail atomic.Bool
+	store := failingIdempotency{teststores.SQLite(t), &fail}
+	bank, clock := storetest.NewBank(t, store)
+	e := &testEnv{store: store, bank: bank, clock: clock, h: httpapi.NewServer(bank, httpapi.Options{})}
+	u := e.signup(t)
+	v := e.signup(t)
+	e.deposit(t, u, "100.00")
+	pw := u.PayPassword
+	if pw == "" {
+		pw = u.Password
+	}
+	fail.Store(true)
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, newRequest(t, req{method: http.MethodPost, path: "/api/pay", token: u.token, header: map[string]string{"Idempotency-Key": "k1"},
+		body: map[string]string{"mode": "transfer", "money": "1.00", "payee": v.Mobile, "password": pw}}))
+	var env struct {
+		Code string `json:"code"`
+		Data struct {
+			Balance string `json:"balance"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
+		t.Fatalf("answer %q: %v", rec.Body.String(), err)
+	}
+	if rec.Code != http.StatusServiceUnavailable || env.Code != string(coffer.ErrUnavailable) || env.Data.Balance != "100.00" {
+		t.Errorf("pay whose first read failed: %d %s; want 503 UNAVAILABLE with the balance 100.00", rec.Code, rec.Body.String())
+	}
+	fail.Store(false)
+	if b := e.cardBalance(t, u); b != "100.00" {
+		t.Errorf("balance %s after the refused payment, want 100.00", b)
+	}
+}
