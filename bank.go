@@ -274,7 +274,7 @@ func (b *Bank) Authenticate(ctx context.Context, token string) (UserID, error) {
 // idle clock when that is due, as Authenticate does before any handler
 // runs: a request refused for its own input still counts as activity.
 // It returns 0 when the session is refused or could not be read.
-func (b *Bank) viewAs(ctx context.Context, token string, fn func(tx ReadTx, user UserID) error) (UserID, error) {
+func (b *Bank) viewAs(ctx context.Context, token string, fn func(tx ReadTx, user User) error) (UserID, error) {
 	if token == "" || len(token) > 128 {
 		return 0, &Error{Code: ErrUnauthorized}
 	}
@@ -283,8 +283,14 @@ func (b *Bank) viewAs(ctx context.Context, token string, fn func(tx ReadTx, user
 	var s Session
 	live := false
 	viewErr := b.store.View(ctx, func(tx ReadTx) error {
+		var u User
 		var err error
-		if s, err = tx.Session(ctx, hash); err != nil {
+		if fn == nil {
+			s, err = tx.Session(ctx, hash)
+		} else {
+			s, u, err = tx.SessionUser(ctx, hash) // the user in the same statement
+		}
+		if err != nil {
 			return err
 		}
 		if now.Sub(s.LastSeenAt) >= b.cfg.SessionIdle || now.Sub(s.CreatedAt) >= b.cfg.SessionAbsolute {
@@ -294,7 +300,7 @@ func (b *Bank) viewAs(ctx context.Context, token string, fn func(tx ReadTx, user
 		if fn == nil {
 			return nil
 		}
-		return fn(tx, s.User)
+		return fn(tx, u)
 	})
 	if !live {
 		return 0, viewErr

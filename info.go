@@ -21,8 +21,12 @@ type Info struct {
 // Info returns the user's information with every holding valued.
 func (b *Bank) Info(ctx context.Context, id UserID) (Info, error) {
 	var info Info
-	err := b.store.View(ctx, func(tx ReadTx) (err error) {
-		info, err = infoIn(ctx, tx, id)
+	err := b.store.View(ctx, func(tx ReadTx) error {
+		u, err := tx.UserByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		info, err = infoIn(ctx, tx, u)
 		return err
 	})
 	return info, err
@@ -33,23 +37,18 @@ func (b *Bank) Info(ctx context.Context, id UserID) (Info, error) {
 // user too, 0 when the session is refused or could not be read.
 func (b *Bank) InfoAs(ctx context.Context, token string) (UserID, Info, error) {
 	var info Info
-	id, err := b.viewAs(ctx, token, func(tx ReadTx, id UserID) (err error) {
-		info, err = infoIn(ctx, tx, id)
+	id, err := b.viewAs(ctx, token, func(tx ReadTx, u User) (err error) {
+		info, err = infoIn(ctx, tx, u)
 		return err
 	})
 	return id, info, err
 }
 
-// infoIn values the user's holdings in tx.
-func infoIn(ctx context.Context, tx ReadTx, id UserID) (Info, error) {
-	var info Info
+// infoIn values the holdings of user u in tx.
+func infoIn(ctx context.Context, tx ReadTx, u User) (Info, error) {
+	info := Info{User: u}
 	err := func() error {
-		u, err := tx.UserByID(ctx, id)
-		if err != nil {
-			return err
-		}
-		info.User = u
-		holdings, err := tx.Holdings(ctx, id)
+		holdings, err := tx.Holdings(ctx, u.ID)
 		if err != nil {
 			return err
 		}
@@ -129,12 +128,12 @@ func (b *Bank) Wallet(ctx context.Context, id UserID, kind AccountKind, cursor s
 // the user too, 0 when the session is refused or could not be read.
 func (b *Bank) WalletAs(ctx context.Context, token string, kind AccountKind, cursor string, limit int) (UserID, WalletPage, error) {
 	var page WalletPage
-	id, err := b.viewAs(ctx, token, func(tx ReadTx, id UserID) error {
+	id, err := b.viewAs(ctx, token, func(tx ReadTx, u User) error {
 		before, err := DecodeCursor(cursor) // after the session: a stranger learns nothing
 		if err != nil {
 			return err
 		}
-		page, err = walletIn(ctx, tx, id, kind, before, limit)
+		page, err = walletIn(ctx, tx, u.ID, kind, before, limit)
 		return err
 	})
 	return id, page, err

@@ -66,8 +66,12 @@ type PayResult struct {
 func (b *Bank) Pay(ctx context.Context, id UserID, req PayRequest) (PayResult, error) {
 	now := b.now()
 	var reads payReads
-	err := b.store.View(ctx, func(tx ReadTx) (err error) {
-		reads, err = readForPay(ctx, tx, id, req)
+	err := b.store.View(ctx, func(tx ReadTx) error {
+		u, err := tx.UserByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		reads, err = readForPay(ctx, tx, u, req)
 		return err
 	})
 	if err != nil {
@@ -83,8 +87,8 @@ func (b *Bank) Pay(ctx context.Context, id UserID, req PayRequest) (PayResult, e
 func (b *Bank) PayAs(ctx context.Context, token string, req PayRequest) (UserID, PayResult, error) {
 	now := b.now()
 	var reads payReads
-	id, err := b.viewAs(ctx, token, func(tx ReadTx, id UserID) (err error) {
-		reads, err = readForPay(ctx, tx, id, req)
+	id, err := b.viewAs(ctx, token, func(tx ReadTx, u User) (err error) {
+		reads, err = readForPay(ctx, tx, u, req)
 		return err
 	})
 	if err != nil {
@@ -132,12 +136,10 @@ type payReads struct {
 	found   bool
 }
 
-func readForPay(ctx context.Context, tx ReadTx, id UserID, req PayRequest) (payReads, error) {
-	var r payReads
+func readForPay(ctx context.Context, tx ReadTx, payer User, req PayRequest) (payReads, error) {
+	r := payReads{payer: payer}
+	id := payer.ID
 	var err error
-	if r.payer, err = tx.UserByID(ctx, id); err != nil {
-		return r, err
-	}
 	if req.Mode == ModeTransfer {
 		if r.lookups, err = tx.Attempt(ctx, lookupKey(id)); err != nil {
 			return r, err

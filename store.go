@@ -31,6 +31,8 @@ type ReadTx interface {
 	CountUsers(ctx context.Context) (int, error)
 
 	Session(ctx context.Context, tokenHash []byte) (Session, error)
+	// SessionUser is Session with its user, read in one statement.
+	SessionUser(ctx context.Context, tokenHash []byte) (Session, User, error)
 	Attempt(ctx context.Context, key string) (Attempt, error)
 	Idempotent(ctx context.Context, user UserID, key string) (IdempotentRecord, bool, error)
 

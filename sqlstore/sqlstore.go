@@ -198,6 +198,32 @@ func (t *Tx) Session(ctx context.Context, tokenHash []byte) (coffer.Session, err
 	return s, err
 }
 
+// sessionUserQuery reads a session and its user with one join.
+var sessionUserQuery = `SELECT s.user_id, s.created_at_ms, s.last_seen_at_ms, u.` +
+	strings.ReplaceAll(userColumns, ", ", ", u.") +
+	` FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?`
+
+// SessionUser implements coffer.ReadTx.
+func (t *Tx) SessionUser(ctx context.Context, tokenHash []byte) (coffer.Session, coffer.User, error) {
+	s := coffer.Session{TokenHash: tokenHash}
+	var created, seen int64
+	u, err := scanUser(prefixed{t.row(ctx, sessionUserQuery, tokenHash), []any{&s.User, &created, &seen}})
+	if coffer.IsCode(err, coffer.ErrUserNotFound) { // no such session (a session's user always exists)
+		return s, u, &coffer.Error{Code: coffer.ErrUnauthorized}
+	}
+	s.CreatedAt, s.LastSeenAt = fromMS(created), fromMS(seen)
+	return s, u, err
+}
+
+// prefixed scans its first columns into head, the rest into what Scan is
+// given.
+type prefixed struct {
+	r    interface{ Scan(...any) error }
+	head []any
+}
+
+func (p prefixed) Scan(dest ...any) error { return p.r.Scan(append(p.head, dest...)...) }
+
 // CreateSession implements coffer.Tx.
 func (t *Tx) CreateSession(ctx context.Context, s coffer.Session) error {
 	_, err := t.exec(ctx, `INSERT INTO sessions (token_hash, user_id, created_at_ms, last_seen_at_ms) VALUES (?, ?, ?, ?)`, s.TokenHash, s.User, ms(s.CreatedAt), ms(s.LastSeenAt))

@@ -493,6 +493,19 @@ func testSessions(t *testing.T, s coffer.Store) {
 			if !bytes.Equal(got.TokenHash, hash) || got.User != user || !got.CreatedAt.Equal(created) || !got.LastSeenAt.Equal(seen) {
 				t.Errorf("%s: session %+v, want user %d created %v seen %v", what, got, user, created, seen)
 			}
+			joined, u, err := tx.SessionUser(bg, hash)
+			if err != nil {
+				t.Errorf("%s: SessionUser: %v", what, err)
+				return nil
+			}
+			want := users[0]
+			if user == users[1].ID {
+				want = users[1]
+			}
+			if !bytes.Equal(joined.TokenHash, hash) || joined.User != got.User || !joined.CreatedAt.Equal(got.CreatedAt) || !joined.LastSeenAt.Equal(got.LastSeenAt) ||
+				u.ID != want.ID || u.Username != want.Username || u.Mobile != want.Mobile || u.CardNum != want.CardNum || u.PasswordHash != want.PasswordHash || !u.CreatedAt.Equal(want.CreatedAt) {
+				t.Errorf("%s: SessionUser %+v, %+v; want %+v, %+v", what, joined, u, got, want)
+			}
 			return nil
 		})
 	}
@@ -505,6 +518,8 @@ func testSessions(t *testing.T, s coffer.Store) {
 	view(t, s, func(tx coffer.ReadTx) error {
 		_, err := tx.Session(bg, h3)
 		wantCode(t, "unknown session", err, coffer.ErrUnauthorized)
+		_, _, err = tx.SessionUser(bg, h3)
+		wantCode(t, "unknown session's user", err, coffer.ErrUnauthorized)
 		return nil
 	})
 	update(t, s, func(tx coffer.Tx) error { return tx.DeleteSession(bg, h1) })
