@@ -75,7 +75,11 @@ func (b *Bank) Pay(ctx context.Context, id UserID, req PayRequest) (PayResult, e
 		return err
 	})
 	if err != nil {
-		return PayResult{}, err
+		var res PayResult
+		if bal, berr := b.CardBalance(ctx, id); berr == nil {
+			res.Balance = bal
+		}
+		return res, err
 	}
 	return b.finishPay(ctx, id, req, reads, now)
 }
