@@ -2,17 +2,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"coffer/internal/pgbin"
 )
 
 // pgbenchScale is the scale of the pgbench tables: ten branches, so that
@@ -31,24 +31,13 @@ type pgbenchResult struct {
 	Command string  `json:"command"`
 }
 
-// findPgbench finds the pgbench of the PostgreSQL installation: in the
-// PATH, or beside pg_config's binaries, or in a distribution's versioned
-// folder.
+// findPgbench finds the pgbench of the PostgreSQL installation.
 func findPgbench() (string, error) {
-	if p, err := exec.LookPath("pgbench"); err == nil {
-		return p, nil
+	dir, err := pgbin.Dir("pgbench")
+	if err != nil {
+		return "", err
 	}
-	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
-		p := filepath.Join(strings.TrimSpace(string(out)), "pgbench")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pgbench")
-	if len(matches) > 0 {
-		return matches[len(matches)-1], nil
-	}
-	return "", errors.New("pgbench not found: put it in the PATH")
+	return filepath.Join(dir, "pgbench"), nil
 }
 
 // libpqURL is dsn without the pool parameters that only Coffer reads,

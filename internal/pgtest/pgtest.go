@@ -31,13 +31,14 @@ import (
 	"time"
 
 	"coffer"
+	"coffer/internal/pgbin"
 	"coffer/postgres"
 )
 
 // EnvBinDir names the environment variable that points at the folder of
 // initdb and postgres, for machines where they are not found by
 // themselves.
-const EnvBinDir = "COFFER_PG_BINDIR"
+const EnvBinDir = pgbin.EnvDir
 
 // EnvCI is the environment variable that turns "PostgreSQL cannot start"
 // from a skip into a failure.

@@ -11,11 +11,12 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"coffer/internal/pgbin"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver of the admin pool
 )
@@ -48,7 +49,7 @@ func (s *server) url(database string) string {
 // on it; on failure nothing is left behind.
 func start() (_ *server, err error) {
 	removeStale()
-	bin, err := findBinDir()
+	bin, err := pgbin.Dir("initdb", "postgres")
 	if err != nil {
 		return nil, err
 	}
@@ -214,64 +215,6 @@ func runAs() (*syscall.Credential, error) {
 		return nil, fmt.Errorf("user postgres: %w", err)
 	}
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
-
-// findBinDir returns a folder holding initdb and postgres.
-func findBinDir() (string, error) {
-	has := func(dir string) bool {
-		for _, name := range []string{"initdb", "postgres"} {
-			if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || fi.IsDir() {
-				return false
-			}
-		}
-		return true
-	}
-	if dir := os.Getenv(EnvBinDir); dir != "" {
-		if has(dir) {
-			return dir, nil
-		}
-		return "", fmt.Errorf("%s=%s holds no initdb and postgres", EnvBinDir, dir)
-	}
-	var candidates []string
-	if p, err := exec.LookPath("initdb"); err == nil {
-		if real, err := filepath.EvalSymlinks(p); err == nil {
-			p = real // a link in the PATH to the versioned folder
-		}
-		candidates = append(candidates, filepath.Dir(p))
-	}
-	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
-		candidates = append(candidates, strings.TrimSpace(string(out)))
-	}
-	// Distribution packages keep the server outside the PATH, one folder
-	// per major version: Debian and Ubuntu, the PGDG packages of Red Hat
-	// and its kin, a source build, Homebrew.
-	var installed []string
-	for _, pattern := range []string{"/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin", "/usr/local/pgsql/bin", "/opt/homebrew/opt/postgresql*/bin", "/usr/local/opt/postgresql*/bin"} {
-		m, _ := filepath.Glob(pattern)
-		installed = append(installed, m...)
-	}
-	sort.SliceStable(installed, func(i, j int) bool { return majorVersion(installed[i]) > majorVersion(installed[j]) })
-	candidates = append(candidates, installed...)
-	for _, dir := range candidates {
-		if has(dir) {
-			return dir, nil
-		}
-	}
-	return "", fmt.Errorf("no PostgreSQL server binaries (initdb, postgres) found; install PostgreSQL or set %s", EnvBinDir)
-}
-
-// majorVersion is the first number in path (15 in .../postgresql/15/bin).
-func majorVersion(path string) int {
-	start := strings.IndexAny(path, "0123456789")
-	if start < 0 {
-		return 0
-	}
-	end := start
-	for end < len(path) && path[end] >= '0' && path[end] <= '9' {
-		end++
-	}
-	n, _ := strconv.Atoi(path[start:end])
-	return n
 }
 
 // freePort asks the kernel for a free TCP port of 127.0.0.1. Another
