@@ -75,11 +75,7 @@ func (b *Bank) Pay(ctx context.Context, id UserID, req PayRequest) (PayResult, e
 		return err
 	})
 	if err != nil {
-		var res PayResult
-		if bal, berr := b.CardBalance(ctx, id); berr == nil {
-			res.Balance = bal
-		}
-		return res, err
+		return b.refusal(ctx, id, PayResult{}, err)
 	}
 	return b.finishPay(ctx, id, req, reads, now)
 }
@@ -96,35 +92,39 @@ func (b *Bank) PayAs(ctx context.Context, token string, req PayRequest) (UserID,
 		return err
 	})
 	if err != nil {
-		var res PayResult
-		if id != 0 {
-			if bal, berr := b.CardBalance(ctx, id); berr == nil {
-				res.Balance = bal
-			}
+		if id == 0 {
+			return 0, PayResult{}, err
 		}
+		res, err := b.refusal(ctx, id, PayResult{}, err)
 		return id, res, err
 	}
 	res, err := b.finishPay(ctx, id, req, reads, now)
 	return id, res, err
 }
 
-// finishPay runs the payment after its first reads and, when it fails,
-// adds to the answer what the client is told with the refusal: the card
-// balance, and the gold quote when the price changed.
+// finishPay runs the payment after its first reads.
 func (b *Bank) finishPay(ctx context.Context, id UserID, req PayRequest, reads payReads, now time.Time) (PayResult, error) {
 	res, err := b.pay(ctx, id, req, reads, now)
 	if err != nil {
-		if bal, berr := b.CardBalance(ctx, id); berr == nil {
-			res.Balance = bal
-		}
-		if IsCode(err, ErrPriceChanged) {
-			if err2 := b.store.View(ctx, func(tx ReadTx) error {
-				q, err := tx.GoldQuote(ctx)
-				res.Price = q.Price
-				return err
-			}); err2 != nil {
-				return res, err2
-			}
+		return b.refusal(ctx, id, res, err)
+	}
+	return res, nil
+}
+
+// refusal adds to a failed payment's answer what the client is told with
+// the refusal: the card balance, and the gold quote when the price
+// changed.
+func (b *Bank) refusal(ctx context.Context, id UserID, res PayResult, err error) (PayResult, error) {
+	if bal, berr := b.CardBalance(ctx, id); berr == nil {
+		res.Balance = bal
+	}
+	if IsCode(err, ErrPriceChanged) {
+		if err2 := b.store.View(ctx, func(tx ReadTx) error {
+			q, err := tx.GoldQuote(ctx)
+			res.Price = q.Price
+			return err
+		}); err2 != nil {
+			return res, err2
 		}
 	}
 	return res, err
