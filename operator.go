@@ -21,19 +21,24 @@ func (b *Bank) Deposit(ctx context.Context, mobile string, amount Amount) (Amoun
 		if err != nil {
 			return err
 		}
-		card := CardAccount(u.ID)
-		details := "柜台现金存入"
-		posted, err := tx.Post(ctx, &Transaction{Kind: "deposit", CreatedAt: b.now(), Legs: []Leg{{
-			From: SystemAccount(KindCash, AssetCNY), To: card, Amount: int64(amount),
-			FromMethod: MethodDeposit, ToMethod: MethodDeposit, FromDetails: details, ToDetails: details,
-		}}})
+		posted, err := tx.Post(ctx, CashDeposit(u.ID, amount, b.now()))
 		if err != nil {
 			return err
 		}
-		bal = Amount(posted.Balances[card])
+		bal = Amount(posted.Balances[CardAccount(u.ID)])
 		return nil
 	})
 	return bal, err
+}
+
+// CashDeposit is the posting of amount paid in cash at the counter to
+// user's card.
+func CashDeposit(user UserID, amount Amount, at time.Time) *Transaction {
+	details := "柜台现金存入"
+	return &Transaction{Kind: "deposit", CreatedAt: at, Legs: []Leg{{
+		From: SystemAccount(KindCash, AssetCNY), To: CardAccount(user), Amount: int64(amount),
+		FromMethod: MethodDeposit, ToMethod: MethodDeposit, FromDetails: details, ToDetails: details,
+	}}}
 }
 
 // SetGoldPrice sets the gold quote in fen per gram.

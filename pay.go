@@ -252,6 +252,18 @@ func (b *Bank) pay(ctx context.Context, id UserID, req PayRequest, reads payRead
 	return res, err
 }
 
+// TransferLeg moves amount from payer's card to payee's, with the bills'
+// texts naming the other side and the payer's detail, if any.
+func TransferLeg(payer, payee User, amount Amount, detail string) Leg {
+	out := "转账给 " + payee.Username
+	in := "来自 " + payer.Username + " 的转账"
+	if detail != "" {
+		out += ": " + detail
+		in += ": " + detail
+	}
+	return Leg{From: CardAccount(payer.ID), To: CardAccount(payee.ID), Amount: int64(amount), FromMethod: MethodTransferOut, ToMethod: MethodTransferIn, FromDetails: out, ToDetails: in}
+}
+
 // payGate decides, under the user's row lock, whether a payment may go
 // on: not while payments are locked; not with a wrong password, which is
 // counted (the fifth in a row locks payments). Concurrent guesses are so
@@ -399,13 +411,7 @@ func (b *Bank) plan(ctx context.Context, tx Tx, u User, req PayRequest, now time
 		if err := tx.AddDailySpend(ctx, u.ID, b.Day(now), req.Money, b.cfg.LimitDaily); err != nil {
 			return nil, err
 		}
-		out := "转账给 " + payee.Username
-		in := "来自 " + u.Username + " 的转账"
-		if req.Detail != "" {
-			out += ": " + req.Detail
-			in += ": " + req.Detail
-		}
-		t.Legs = []Leg{{From: card, To: CardAccount(payee.ID), Amount: int64(req.Money), FromMethod: MethodTransferOut, ToMethod: MethodTransferIn, FromDetails: out, ToDetails: in}}
+		t.Legs = []Leg{TransferLeg(u, payee, req.Money, req.Detail)}
 	case ModeMobilePay:
 		if err := tx.AddDailySpend(ctx, u.ID, b.Day(now), req.Money, b.cfg.LimitDaily); err != nil {
 			return nil, err

@@ -91,12 +91,9 @@ func Write(ctx context.Context, store coffer.Store, plan Plan) (Result, error) {
 
 	err := store.Update(ctx, func(tx coffer.Tx) error {
 		for _, u := range plan.Users {
-			details := "柜台现金存入"
-			_, err := tx.Post(ctx, &coffer.Transaction{Kind: "deposit", Memo: Memo, CreatedAt: first, Legs: []coffer.Leg{{
-				From: coffer.SystemAccount(coffer.KindCash, coffer.AssetCNY), To: coffer.CardAccount(u.ID), Amount: perUser,
-				FromMethod: coffer.MethodDeposit, ToMethod: coffer.MethodDeposit, FromDetails: details, ToDetails: details,
-			}}})
-			if err != nil {
+			deposit := coffer.CashDeposit(u.ID, coffer.Amount(perUser), first)
+			deposit.Memo = Memo
+			if _, err := tx.Post(ctx, deposit); err != nil {
 				return err
 			}
 		}
@@ -130,11 +127,8 @@ func Write(ctx context.Context, store coffer.Store, plan Plan) (Result, error) {
 			for k, d := range draws {
 				payer, payee := plan.Users[d.payer], plan.Users[d.payee]
 				at := plan.Now.Add(-step * time.Duration(transfers-1-(done+int64(k))))
-				_, err := tx.Post(ctx, &coffer.Transaction{User: payer.ID, Kind: string(coffer.ModeTransfer), Memo: Memo, CreatedAt: at, Legs: []coffer.Leg{{
-					From: coffer.CardAccount(payer.ID), To: coffer.CardAccount(payee.ID), Amount: d.amountFen,
-					FromMethod: coffer.MethodTransferOut, ToMethod: coffer.MethodTransferIn,
-					FromDetails: "转账给 " + payee.Username, ToDetails: "来自 " + payer.Username + " 的转账",
-				}}})
+				_, err := tx.Post(ctx, &coffer.Transaction{User: payer.ID, Kind: string(coffer.ModeTransfer), Memo: Memo, CreatedAt: at,
+					Legs: []coffer.Leg{coffer.TransferLeg(payer, payee, coffer.Amount(d.amountFen), "")}})
 				if err != nil {
 					return err
 				}
