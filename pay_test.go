@@ -114,20 +114,10 @@ func TestConcurrentPaymentGuessesMeetTheLock(t *testing.T) {
 		t.Run(s.Name, func(t *testing.T) {
 			w := newAccrualWorld(t, s.Open)
 			const guesses = 40
-			codes := make(chan coffer.Code, guesses)
-			var wg sync.WaitGroup
-			for i := 0; i < guesses; i++ {
-				wg.Go(func() {
-					_, err := w.bank.Pay(context.Background(), w.user, coffer.PayRequest{Mode: coffer.ModeMobilePay, Money: 10_00, Mobile: "13700137000", Password: "000000", PasswordSent: true})
-					codes <- coffer.ErrorCode(err)
-				})
-			}
-			wg.Wait()
-			close(codes)
-			count := map[coffer.Code]int{}
-			for c := range codes {
-				count[c]++
-			}
+			count := codesAtOnce(guesses, func(int) error {
+				_, err := w.bank.Pay(context.Background(), w.user, coffer.PayRequest{Mode: coffer.ModeMobilePay, Money: 10_00, Mobile: "13700137000", Password: "000000", PasswordSent: true})
+				return err
+			})
 			if count[coffer.ErrBadPayPassword] != 4 || count[coffer.ErrPayLocked] != guesses-4 {
 				t.Errorf("%d guesses at once: %v; want 4 %s and the rest %s", guesses, count, coffer.ErrBadPayPassword, coffer.ErrPayLocked)
 			}
@@ -139,6 +129,23 @@ func TestConcurrentPaymentGuessesMeetTheLock(t *testing.T) {
 	}
 }
 
+// codesAtOnce runs call(0) to call(n-1) at once and counts the error
+// codes they return ("" for success).
+func codesAtOnce(n int, call func(i int) error) map[coffer.Code]int {
+	codes := make(chan coffer.Code, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { codes <- coffer.ErrorCode(call(i)) })
+	}
+	wg.Wait()
+	close(codes)
+	count := map[coffer.Code]int{}
+	for c := range codes {
+		count[c]++
+	}
+	return count
+}
+
 // Regression: concurrent wrong logins were all checked (24 of 40 where
 // five are allowed): attempts are now counted before the password is.
 func TestConcurrentLoginGuessesMeetTheThrottle(t *testing.T) {
@@ -146,20 +153,10 @@ func TestConcurrentLoginGuessesMeetTheThrottle(t *testing.T) {
 		t.Run(s.Name, func(t *testing.T) {
 			w := newAccrualWorld(t, s.Open)
 			const guesses = 40
-			codes := make(chan coffer.Code, guesses)
-			var wg sync.WaitGroup
-			for i := 0; i < guesses; i++ {
-				wg.Go(func() {
-					_, _, err := w.bank.Login(context.Background(), "saver", "wrong password", fmt.Sprintf("192.0.2.%d", i))
-					codes <- coffer.ErrorCode(err)
-				})
-			}
-			wg.Wait()
-			close(codes)
-			count := map[coffer.Code]int{}
-			for c := range codes {
-				count[c]++
-			}
+			count := codesAtOnce(guesses, func(i int) error {
+				_, _, err := w.bank.Login(context.Background(), "saver", "wrong password", fmt.Sprintf("192.0.2.%d", i))
+				return err
+			})
 			limit := w.bank.Config().LoginUserFailures
 			if count[coffer.ErrBadCredentials] != limit || count[coffer.ErrTooManyAttempts] != guesses-limit {
 				t.Errorf("%d wrong logins at once: %v; want %d checked and the rest refused", guesses, count, limit)
