@@ -31,12 +31,11 @@ func (s *server) handlePay(w http.ResponseWriter, r *http.Request) {
 	req, err := parsePay(w, r)
 	var res coffer.PayResult
 	if err != nil {
-		user, aerr := s.bank.Authenticate(ctx, sessionToken(r))
+		user, aerr := s.authenticate(r)
 		if aerr != nil {
 			s.writeError(w, r, aerr, nil)
 			return
 		}
-		setLogUser(ctx, user)
 		if bal, berr := s.bank.CardBalance(ctx, user); berr == nil {
 			res.Balance = bal
 		}

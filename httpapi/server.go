@@ -207,12 +207,20 @@ func sessionToken(r *http.Request) string {
 // their own read transaction (InfoAs, WalletAs) call it for the refusals
 // they make before that read.
 func (s *server) sessionFirst(w http.ResponseWriter, r *http.Request, err error) {
-	if user, aerr := s.bank.Authenticate(r.Context(), sessionToken(r)); aerr != nil {
+	if _, aerr := s.authenticate(r); aerr != nil {
 		err = aerr
-	} else {
-		setLogUser(r.Context(), user)
 	}
 	s.writeError(w, r, err, nil)
+}
+
+// authenticate returns the user of the request's live session and names
+// them in its log line.
+func (s *server) authenticate(r *http.Request) (coffer.UserID, error) {
+	user, err := s.bank.Authenticate(r.Context(), sessionToken(r))
+	if err == nil {
+		setLogUser(r.Context(), user)
+	}
+	return user, err
 }
 
 // authed is a handler that runs for a logged-in user.
@@ -221,12 +229,11 @@ type authed func(w http.ResponseWriter, r *http.Request, user coffer.UserID)
 // requireSession answers 401 unless the request carries a live session.
 func (s *server) requireSession(h authed) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		user, err := s.bank.Authenticate(r.Context(), sessionToken(r))
+		user, err := s.authenticate(r)
 		if err != nil {
 			s.writeError(w, r, err, nil)
 			return
 		}
-		setLogUser(r.Context(), user)
 		h(w, r, user)
 	})
 }
