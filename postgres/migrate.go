@@ -17,6 +17,7 @@ import (
 // release).
 var migrations = []string{
 	1: sqlstore.SchemaFor("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BYTEA"),
+	2: sqlstore.DropAccountIndex,
 }
 
 // createTableTries bounds the retries of creating schema_migrations when

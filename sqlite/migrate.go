@@ -13,6 +13,7 @@ import (
 // the version applied is recorded in schema_migrations. Append only.
 var migrations = []string{
 	1: sqlstore.SchemaFor("INTEGER PRIMARY KEY", "BLOB"),
+	2: sqlstore.DropAccountIndex,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

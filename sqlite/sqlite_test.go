@@ -13,6 +13,7 @@ import (
 
 	"coffer"
 	"coffer/sqlite"
+	"coffer/sqlstore"
 	"coffer/storetest"
 )
 
@@ -476,6 +477,63 @@ func TestReopenMigratesHarmlessly(t *testing.T) {
 	}
 	if !strings.HasPrefix(first, "1 ") && !strings.Contains(first, "migrations up to") {
 		t.Errorf("schema_migrations: %s", first)
+	}
+}
+
+// TestMigratesVersionOneDatabase opens a file of schema version 1, as an
+// older build made it (with the index of entries by account): the index is
+// dropped, and the store then posts and checks its ledger.
+func TestMigratesVersionOneDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "coffer.db")
+	old, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL)`,
+		sqlstore.SchemaFor("INTEGER PRIMARY KEY", "BLOB"),
+		`INSERT INTO schema_migrations VALUES (1, 0)`,
+	} {
+		if _, err := old.Exec(q); err != nil {
+			t.Fatalf("%.40s: %v", q, err)
+		}
+	}
+	indexes := func(db *sql.DB) string {
+		var names []string
+		rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'entries' ORDER BY name`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, n)
+		}
+		return strings.Join(names, " ")
+	}
+	if got := indexes(old); got != "entries_account entries_owner entries_tx" {
+		t.Fatalf("version 1 indexes: %s", got)
+	}
+	old.Close()
+
+	s := openPath(t, path)
+	if err := s.Update(bg, func(tx coffer.Tx) error { return createAndDeposit(bg, tx, 7, 12_34) }); err != nil {
+		t.Fatal(err)
+	}
+	if bal, found := cardOf(t, s, 7); !found || bal != 12_34 {
+		t.Errorf("user 7 found %v balance %d", found, bal)
+	}
+	storetest.AssertLedger(t, s)
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got := indexes(db); got != "entries_owner entries_tx" {
+		t.Errorf("indexes after migrating: %s", got)
 	}
 }
 
