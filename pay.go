@@ -131,26 +131,38 @@ func (b *Bank) refusal(ctx context.Context, id UserID, res PayResult, err error)
 }
 
 // payReads is what a payment reads before it decides anything, in one
-// read transaction: the payer, the lookup budget (transfers), and any
-// answer stored under the request's idempotency key.
+// read transaction: the payer, any answer stored under the request's
+// idempotency key, and for a transfer the lookup budget and the payee
+// (payee.ID 0 when no user has that mobile). The payee is read here, not
+// in the write transaction, because a user's id and name never change:
+// the write transaction, which every payment of a store may wait for,
+// stays a statement shorter.
 type payReads struct {
 	payer   User
 	lookups Attempt
 	stored  IdempotentRecord
 	found   bool
+	payee   User
 }
 
 func readForPay(ctx context.Context, tx ReadTx, payer User, req PayRequest) (payReads, error) {
 	r := payReads{payer: payer}
 	id := payer.ID
 	var err error
-	if req.Mode == ModeTransfer {
-		if r.lookups, err = tx.Attempt(ctx, lookupKey(id)); err != nil {
+	if req.IdempotencyKey != "" {
+		if r.stored, r.found, err = tx.Idempotent(ctx, id, req.IdempotencyKey); err != nil || r.found {
 			return r, err
 		}
 	}
-	if req.IdempotencyKey != "" {
-		r.stored, r.found, err = tx.Idempotent(ctx, id, req.IdempotencyKey)
+	if req.Mode != ModeTransfer {
+		return r, nil
+	}
+	if r.lookups, err = tx.Attempt(ctx, lookupKey(id)); err != nil {
+		return r, err
+	}
+	r.payee, err = tx.UserByMobile(ctx, req.Payee)
+	if IsCode(err, ErrUserNotFound) {
+		return r, nil
 	}
 	return r, err
 }
@@ -211,7 +223,7 @@ func (b *Bank) pay(ctx context.Context, id UserID, req PayRequest, reads payRead
 			refused = gate
 			return err // a refusal commits the failure count and moves nothing
 		}
-		t, err := b.plan(ctx, tx, u, req, now)
+		t, err := b.plan(ctx, tx, u, reads.payee, req, now)
 		if err != nil {
 			return err
 		}
@@ -395,18 +407,15 @@ func (b *Bank) matchPayPassword(ctx context.Context, u User, pw string) (bool, e
 }
 
 // plan turns a request into a ledger transaction, reading what it needs
-// inside the payment's own database transaction.
-func (b *Bank) plan(ctx context.Context, tx Tx, u User, req PayRequest, now time.Time) (*Transaction, error) {
+// inside the payment's own database transaction; a transfer's payee was
+// read before it (see payReads).
+func (b *Bank) plan(ctx context.Context, tx Tx, u, payee User, req PayRequest, now time.Time) (*Transaction, error) {
 	t := &Transaction{User: u.ID, Kind: req.Mode, CreatedAt: now}
 	card := CardAccount(u.ID)
 	switch req.Mode {
 	case ModeTransfer:
-		payee, err := tx.UserByMobile(ctx, req.Payee)
-		if IsCode(err, ErrUserNotFound) {
+		if payee.ID == 0 {
 			return nil, &Error{Code: ErrPayeeNotFound}
-		}
-		if err != nil {
-			return nil, err
 		}
 		if err := tx.AddDailySpend(ctx, u.ID, b.Day(now), req.Money, b.cfg.LimitDaily); err != nil {
 			return nil, err
