@@ -204,30 +204,26 @@ func (s *Store) Update(ctx context.Context, fn func(coffer.Tx) error) error {
 // updateOnce runs fn in one transaction; committing reports whether the
 // error came from COMMIT, whose outcome is then unknown.
 func (s *Store) updateOnce(ctx context.Context, fn func(coffer.Tx) error) (committing bool, err error) {
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
-	if err != nil {
-		return false, err
-	}
-	defer tx.Rollback()
-	if err := fn(sqlstore.NewTx(tx, s.dialect)); err != nil {
-		return false, err
-	}
-	return true, tx.Commit()
+	err = s.inTx(ctx, beginUpdate, func(t *txConn) error {
+		if err := fn(sqlstore.NewTx(t, s.dialect)); err != nil {
+			return err
+		}
+		committing = true
+		return t.commit(ctx)
+	})
+	return committing, err
 }
 
 // View implements coffer.Store with a read-only REPEATABLE READ
 // transaction: every statement of fn sees the same snapshot, so a page of
 // bills and the balance beside it agree.
 func (s *Store) View(ctx context.Context, fn func(coffer.ReadTx) error) error {
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
-	if err != nil {
-		return classify(ctx, err)
-	}
-	defer tx.Rollback()
-	if err := fn(sqlstore.NewTx(tx, s.dialect)); err != nil {
-		return classify(ctx, err)
-	}
-	return classify(ctx, tx.Commit())
+	return classify(ctx, s.inTx(ctx, beginView, func(t *txConn) error {
+		if err := fn(sqlstore.NewTx(t, s.dialect)); err != nil {
+			return err
+		}
+		return t.commit(ctx)
+	}))
 }
 
 func backoff(try int) time.Duration {

@@ -277,18 +277,18 @@ func (s *Store) View(ctx context.Context, fn func(coffer.ReadTx) error) (err err
 	open := false
 	defer func() {
 		if open { // fn failed or panicked: end the transaction before the next View
-			r.ExecContext(ctx, "ROLLBACK")
+			r.Exec(ctx, "ROLLBACK")
 		}
 		s.readers <- r
 	}()
-	if _, err := r.ExecContext(ctx, "BEGIN"); err != nil {
+	if err := r.Exec(ctx, "BEGIN"); err != nil {
 		return classify(err)
 	}
 	open = true
 	if err := fn(sqlstore.NewTx(r, s.dialect)); err != nil {
 		return classify(err)
 	}
-	if _, err := r.ExecContext(ctx, "COMMIT"); err != nil {
+	if err := r.Exec(ctx, "COMMIT"); err != nil {
 		return classify(err)
 	}
 	open = false
@@ -362,7 +362,7 @@ func (s *Store) commit(batch []*job) {
 func (s *Store) runBatch(batch []*job, results []error) error {
 	ctx := context.Background() // a job's own context may end; the batch must not
 	conn := s.writeConn
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+	if err := conn.Exec(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
 	tx := sqlstore.NewTx(conn, s.dialect)
@@ -371,24 +371,24 @@ func (s *Store) runBatch(batch []*job, results []error) error {
 			results[i] = j.ctx.Err()
 			continue
 		}
-		if _, err := conn.ExecContext(ctx, "SAVEPOINT job"); err != nil {
-			conn.ExecContext(ctx, "ROLLBACK")
+		if err := conn.Exec(ctx, "SAVEPOINT job"); err != nil {
+			conn.Exec(ctx, "ROLLBACK")
 			return err
 		}
 		results[i] = runJob(j, tx)
 		if results[i] != nil {
-			if _, err := conn.ExecContext(ctx, "ROLLBACK TO job"); err != nil {
-				conn.ExecContext(ctx, "ROLLBACK")
+			if err := conn.Exec(ctx, "ROLLBACK TO job"); err != nil {
+				conn.Exec(ctx, "ROLLBACK")
 				return err
 			}
 		}
-		if _, err := conn.ExecContext(ctx, "RELEASE job"); err != nil {
-			conn.ExecContext(ctx, "ROLLBACK")
+		if err := conn.Exec(ctx, "RELEASE job"); err != nil {
+			conn.Exec(ctx, "ROLLBACK")
 			return err
 		}
 	}
-	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-		conn.ExecContext(ctx, "ROLLBACK")
+	if err := conn.Exec(ctx, "COMMIT"); err != nil {
+		conn.Exec(ctx, "ROLLBACK")
 		return err
 	}
 	return nil

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"strings"
+
+	"coffer/sqlstore"
 )
 
 // maxCachedStatements bounds the statements one connection keeps
@@ -57,24 +59,34 @@ func (c *stmtCache) prepared(query string) *sql.Stmt {
 	return st
 }
 
-// ExecContext implements sqlstore.Querier.
-func (c *stmtCache) ExecContext(_ context.Context, query string, args ...any) (sql.Result, error) {
+// Exec implements sqlstore.Querier.
+func (c *stmtCache) Exec(_ context.Context, query string, args ...any) error {
+	var err error
 	if st := c.prepared(query); st != nil {
-		return st.ExecContext(context.Background(), args...)
+		_, err = st.ExecContext(context.Background(), args...)
+	} else {
+		_, err = c.conn.ExecContext(context.Background(), query, args...)
 	}
-	return c.conn.ExecContext(context.Background(), query, args...)
+	return err
 }
 
-// QueryContext implements sqlstore.Querier.
-func (c *stmtCache) QueryContext(_ context.Context, query string, args ...any) (*sql.Rows, error) {
+// Query implements sqlstore.Querier.
+func (c *stmtCache) Query(_ context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	var rows *sql.Rows
+	var err error
 	if st := c.prepared(query); st != nil {
-		return st.QueryContext(context.Background(), args...)
+		rows, err = st.QueryContext(context.Background(), args...)
+	} else {
+		rows, err = c.conn.QueryContext(context.Background(), query, args...)
 	}
-	return c.conn.QueryContext(context.Background(), query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
 }
 
-// QueryRowContext implements sqlstore.Querier.
-func (c *stmtCache) QueryRowContext(_ context.Context, query string, args ...any) *sql.Row {
+// QueryRow implements sqlstore.Querier.
+func (c *stmtCache) QueryRow(_ context.Context, query string, args ...any) sqlstore.Row {
 	if st := c.prepared(query); st != nil {
 		return st.QueryRowContext(context.Background(), args...)
 	}

@@ -30,7 +30,7 @@ func (t *Tx) Post(ctx context.Context, tr *coffer.Transaction) (coffer.Posted, e
 	ids := make(map[coffer.AccountKey]int64, len(changes))
 	for _, c := range withGroupLocks(changes) {
 		if c.lockOnly {
-			if _, err := t.exec(ctx, `UPDATE accounts SET balance = balance WHERE `+accountWhere, keyArgs(c.Key)...); err != nil {
+			if err := t.exec(ctx, `UPDATE accounts SET balance = balance WHERE `+accountWhere, keyArgs(c.Key)...); err != nil {
 				return coffer.Posted{}, fmt.Errorf("lock %s: %w", c.Key, err)
 			}
 			continue
@@ -66,7 +66,7 @@ func (t *Tx) Post(ctx context.Context, tr *coffer.Transaction) (coffer.Posted, e
 	for i, e := range entries {
 		args = append(args, txID, ids[e.Key], e.Key.User, e.Key.Kind, e.Amount, e.BalanceAfter, groups[i], e.Method, e.Details, created)
 	}
-	if _, err := t.exec(ctx, insertEntries[len(entries)], args...); err != nil {
+	if err := t.exec(ctx, insertEntries[len(entries)], args...); err != nil {
 		return coffer.Posted{}, fmt.Errorf("insert entries: %w", err)
 	}
 	return coffer.Posted{ID: txID, Balances: final}, nil
@@ -187,7 +187,7 @@ func (t *Tx) CreateLot(ctx context.Context, user coffer.UserID, product, matures
 	if err := t.row(ctx, `SELECT COALESCE(MAX(lot), 0) + 1 FROM accounts WHERE user_id = ? AND kind = ? AND product = ?`, user, coffer.KindWealth, product).Scan(&k.Lot); err != nil {
 		return k, err
 	}
-	_, err := t.exec(ctx, `INSERT INTO accounts (user_id, kind, asset, product, lot, matures_on, balance) VALUES (?, ?, ?, ?, ?, ?, 0)`,
+	err := t.exec(ctx, `INSERT INTO accounts (user_id, kind, asset, product, lot, matures_on, balance) VALUES (?, ?, ?, ?, ?, ?, 0)`,
 		k.User, k.Kind, k.Asset, k.Product, k.Lot, maturesOn)
 	return k, err
 }
@@ -331,7 +331,7 @@ func (t *Tx) GoldQuote(ctx context.Context) (coffer.GoldQuote, error) {
 
 // SetGoldQuote implements coffer.Tx.
 func (t *Tx) SetGoldQuote(ctx context.Context, q coffer.GoldQuote) error {
-	_, err := t.exec(ctx, `INSERT INTO gold_quote (id, price, updated_at_ms) VALUES (1, ?, ?)
+	err := t.exec(ctx, `INSERT INTO gold_quote (id, price, updated_at_ms) VALUES (1, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET price = excluded.price, updated_at_ms = excluded.updated_at_ms`, q.Price, ms(q.UpdatedAt))
 	return err
 }
@@ -375,7 +375,7 @@ func (t *Tx) WealthProduct(ctx context.Context, kind string) (coffer.WealthProdu
 
 // PutWealthProduct implements coffer.Tx.
 func (t *Tx) PutWealthProduct(ctx context.Context, p coffer.WealthProduct) error {
-	_, err := t.exec(ctx, `INSERT INTO wealth_products (`+wealthColumns+`) VALUES (?, ?, ?, ?, ?, ?)
+	err := t.exec(ctx, `INSERT INTO wealth_products (`+wealthColumns+`) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (kind) DO UPDATE SET name = excluded.name, annual_yield_bp = excluded.annual_yield_bp,
 		min_amount = excluded.min_amount, term_days = excluded.term_days, retired = excluded.retired`,
 		p.Kind, p.Name, p.AnnualYieldBP, p.MinAmount, p.TermDays, boolInt(p.Retired))
@@ -421,12 +421,12 @@ func (t *Tx) Fund(ctx context.Context, code string) (coffer.Fund, error) {
 
 // PutFund implements coffer.Tx; it also records the NAV in the history.
 func (t *Tx) PutFund(ctx context.Context, f coffer.Fund) error {
-	if _, err := t.exec(ctx, `INSERT INTO funds (`+fundColumns+`) VALUES (?, ?, ?, ?, ?)
+	if err := t.exec(ctx, `INSERT INTO funds (`+fundColumns+`) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (code) DO UPDATE SET name = excluded.name, nav = excluded.nav, nav_date = excluded.nav_date, retired = excluded.retired`,
 		f.Code, f.Name, f.NAV, f.NAVDate, boolInt(f.Retired)); err != nil {
 		return err
 	}
-	_, err := t.exec(ctx, `INSERT INTO fund_navs (code, nav_date, nav) VALUES (?, ?, ?)
+	err := t.exec(ctx, `INSERT INTO fund_navs (code, nav_date, nav) VALUES (?, ?, ?)
 		ON CONFLICT (code, nav_date) DO UPDATE SET nav = excluded.nav`, f.Code, f.NAVDate, f.NAV)
 	return err
 }
@@ -619,7 +619,7 @@ func (t *Tx) BalanceBefore(ctx context.Context, key coffer.AccountKey, before ti
 
 // CloseDay implements coffer.Tx.
 func (t *Tx) CloseDay(ctx context.Context, day string, at time.Time) error {
-	_, err := t.exec(ctx, `INSERT INTO business_days (day, closed_at_ms) VALUES (?, ?)`, day, ms(at))
+	err := t.exec(ctx, `INSERT INTO business_days (day, closed_at_ms) VALUES (?, ?)`, day, ms(at))
 	if _, dup := t.d.UniqueViolation(err); err != nil && dup {
 		return &coffer.Error{Code: coffer.ErrDayClosed, Detail: day}
 	}
@@ -628,7 +628,7 @@ func (t *Tx) CloseDay(ctx context.Context, day string, at time.Time) error {
 
 // SetInterestCarry implements coffer.Tx.
 func (t *Tx) SetInterestCarry(ctx context.Context, key coffer.AccountKey, carry int64) error {
-	_, err := t.exec(ctx, `UPDATE accounts SET interest_carry = ? WHERE `+accountWhere, append([]any{carry}, keyArgs(key)...)...)
+	err := t.exec(ctx, `UPDATE accounts SET interest_carry = ? WHERE `+accountWhere, append([]any{carry}, keyArgs(key)...)...)
 	return err
 }
 
@@ -637,10 +637,10 @@ func (t *Tx) SetFundNAV(ctx context.Context, code, date string, nav coffer.NAV) 
 	if _, err := t.Fund(ctx, code); err != nil {
 		return err
 	}
-	if _, err := t.exec(ctx, `INSERT INTO fund_navs (code, nav_date, nav) VALUES (?, ?, ?)
+	if err := t.exec(ctx, `INSERT INTO fund_navs (code, nav_date, nav) VALUES (?, ?, ?)
 		ON CONFLICT (code, nav_date) DO UPDATE SET nav = excluded.nav`, code, date, nav); err != nil {
 		return err
 	}
-	_, err := t.exec(ctx, `UPDATE funds SET nav = ?, nav_date = ? WHERE code = ? AND nav_date <= ?`, nav, date, code, date)
+	err := t.exec(ctx, `UPDATE funds SET nav = ?, nav_date = ? WHERE code = ? AND nav_date <= ?`, nav, date, code, date)
 	return err
 }

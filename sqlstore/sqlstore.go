@@ -18,12 +18,32 @@ import (
 	"coffer"
 )
 
-// Querier is what a Tx runs its statements on: a *sql.Tx, a *sql.Conn or a
-// wrapper that caches prepared statements.
+// Querier is what a Tx runs its statements on: database/sql statements
+// (SQLite's connections, which cache them prepared) or a driver's own API
+// (PostgreSQL's, which sends a transaction's BEGIN with its first
+// statement).
 type Querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	// Exec runs a statement that returns no rows.
+	Exec(ctx context.Context, query string, args ...any) error
+	// Query runs a statement that returns rows.
+	Query(ctx context.Context, query string, args ...any) (Rows, error)
+	// QueryRow runs a statement that returns at most one row; the row's
+	// Scan reports an error that errors.Is sql.ErrNoRows when there was
+	// none.
+	QueryRow(ctx context.Context, query string, args ...any) Row
+}
+
+// Rows is the result of Querier.Query, as *sql.Rows is.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close() error
+}
+
+// Row is the result of Querier.QueryRow, as *sql.Row is.
+type Row interface {
+	Scan(dest ...any) error
 }
 
 // Dialect is what differs between the databases.
@@ -74,16 +94,16 @@ func NewTx(q Querier, d *Dialect) *Tx { return &Tx{q: q, d: d} }
 
 var _ coffer.Tx = (*Tx)(nil)
 
-func (t *Tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return t.q.ExecContext(ctx, t.d.Rebind(query), args...)
+func (t *Tx) exec(ctx context.Context, query string, args ...any) error {
+	return t.q.Exec(ctx, t.d.Rebind(query), args...)
 }
 
-func (t *Tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return t.q.QueryContext(ctx, t.d.Rebind(query), args...)
+func (t *Tx) query(ctx context.Context, query string, args ...any) (Rows, error) {
+	return t.q.Query(ctx, t.d.Rebind(query), args...)
 }
 
-func (t *Tx) row(ctx context.Context, query string, args ...any) *sql.Row {
-	return t.q.QueryRowContext(ctx, t.d.Rebind(query), args...)
+func (t *Tx) row(ctx context.Context, query string, args ...any) Row {
+	return t.q.QueryRow(ctx, t.d.Rebind(query), args...)
 }
 
 func ms(t time.Time) int64 {
@@ -155,7 +175,7 @@ func (t *Tx) CreateUser(ctx context.Context, u *coffer.User) error {
 		}
 		return fmt.Errorf("insert user: %w", err)
 	}
-	_, err = t.exec(ctx, `INSERT INTO accounts (user_id, kind, asset, product, lot, matures_on, balance) VALUES (?, ?, ?, '', 0, '', 0)`, u.ID, coffer.KindCard, coffer.AssetCNY)
+	err = t.exec(ctx, `INSERT INTO accounts (user_id, kind, asset, product, lot, matures_on, balance) VALUES (?, ?, ?, '', 0, '', 0)`, u.ID, coffer.KindCard, coffer.AssetCNY)
 	return err
 }
 
@@ -169,7 +189,7 @@ func (t *Tx) LockUser(ctx context.Context, id coffer.UserID) (coffer.User, error
 
 // SetPayPassword implements coffer.Tx.
 func (t *Tx) SetPayPassword(ctx context.Context, user coffer.UserID, mac []byte) error {
-	_, err := t.exec(ctx, `UPDATE users SET pay_password_mac = ? WHERE id = ?`, mac, user)
+	err := t.exec(ctx, `UPDATE users SET pay_password_mac = ? WHERE id = ?`, mac, user)
 	return err
 }
 
@@ -182,7 +202,7 @@ func (t *Tx) AddPayFailure(ctx context.Context, user coffer.UserID) (int, error)
 
 // SetPayFailures implements coffer.Tx.
 func (t *Tx) SetPayFailures(ctx context.Context, user coffer.UserID, failures int, lockedUntil time.Time) error {
-	_, err := t.exec(ctx, `UPDATE users SET pay_failures = ?, pay_locked_until_ms = ? WHERE id = ?`, failures, ms(lockedUntil), user)
+	err := t.exec(ctx, `UPDATE users SET pay_failures = ?, pay_locked_until_ms = ? WHERE id = ?`, failures, ms(lockedUntil), user)
 	return err
 }
 
@@ -226,19 +246,19 @@ func (p prefixed) Scan(dest ...any) error { return p.r.Scan(append(p.head, dest.
 
 // CreateSession implements coffer.Tx.
 func (t *Tx) CreateSession(ctx context.Context, s coffer.Session) error {
-	_, err := t.exec(ctx, `INSERT INTO sessions (token_hash, user_id, created_at_ms, last_seen_at_ms) VALUES (?, ?, ?, ?)`, s.TokenHash, s.User, ms(s.CreatedAt), ms(s.LastSeenAt))
+	err := t.exec(ctx, `INSERT INTO sessions (token_hash, user_id, created_at_ms, last_seen_at_ms) VALUES (?, ?, ?, ?)`, s.TokenHash, s.User, ms(s.CreatedAt), ms(s.LastSeenAt))
 	return err
 }
 
 // TouchSession implements coffer.Tx.
 func (t *Tx) TouchSession(ctx context.Context, tokenHash []byte, at time.Time) error {
-	_, err := t.exec(ctx, `UPDATE sessions SET last_seen_at_ms = ? WHERE token_hash = ? AND last_seen_at_ms < ?`, ms(at), tokenHash, ms(at))
+	err := t.exec(ctx, `UPDATE sessions SET last_seen_at_ms = ? WHERE token_hash = ? AND last_seen_at_ms < ?`, ms(at), tokenHash, ms(at))
 	return err
 }
 
 // DeleteSession implements coffer.Tx.
 func (t *Tx) DeleteSession(ctx context.Context, tokenHash []byte) error {
-	_, err := t.exec(ctx, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash)
+	err := t.exec(ctx, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash)
 	return err
 }
 
@@ -257,7 +277,7 @@ func (t *Tx) DeleteExpired(ctx context.Context, now time.Time) error {
 		if strings.Count(q, "?") == 2 {
 			args = append(args, ms(now))
 		}
-		if _, err := t.exec(ctx, q, args...); err != nil {
+		if err := t.exec(ctx, q, args...); err != nil {
 			return err
 		}
 	}
@@ -278,7 +298,7 @@ func (t *Tx) Attempt(ctx context.Context, key string) (coffer.Attempt, error) {
 
 // PutAttempt implements coffer.Tx.
 func (t *Tx) PutAttempt(ctx context.Context, a coffer.Attempt) error {
-	_, err := t.exec(ctx, `INSERT INTO attempts (key, failures, window_start_ms, locked_until_ms) VALUES (?, ?, ?, ?)
+	err := t.exec(ctx, `INSERT INTO attempts (key, failures, window_start_ms, locked_until_ms) VALUES (?, ?, ?, ?)
 		ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, window_start_ms = excluded.window_start_ms, locked_until_ms = excluded.locked_until_ms`,
 		a.Key, a.Failures, ms(a.WindowStart), ms(a.LockedUntil))
 	return err
@@ -301,13 +321,13 @@ func (t *Tx) CountAttempt(ctx context.Context, key string, now time.Time, window
 
 // UncountAttempt implements coffer.Tx.
 func (t *Tx) UncountAttempt(ctx context.Context, key string, windowStart time.Time) error {
-	_, err := t.exec(ctx, `UPDATE attempts SET failures = CASE WHEN failures > 0 THEN failures - 1 ELSE 0 END WHERE key = ? AND window_start_ms = ?`, key, ms(windowStart))
+	err := t.exec(ctx, `UPDATE attempts SET failures = CASE WHEN failures > 0 THEN failures - 1 ELSE 0 END WHERE key = ? AND window_start_ms = ?`, key, ms(windowStart))
 	return err
 }
 
 // DeleteAttempt implements coffer.Tx.
 func (t *Tx) DeleteAttempt(ctx context.Context, key string) error {
-	_, err := t.exec(ctx, `DELETE FROM attempts WHERE key = ?`, key)
+	err := t.exec(ctx, `DELETE FROM attempts WHERE key = ?`, key)
 	return err
 }
 
@@ -325,7 +345,7 @@ func (t *Tx) Idempotent(ctx context.Context, user coffer.UserID, key string) (co
 
 // PutIdempotent implements coffer.Tx.
 func (t *Tx) PutIdempotent(ctx context.Context, r coffer.IdempotentRecord) error {
-	_, err := t.exec(ctx, `INSERT INTO idempotency (user_id, key, request_hash, status, body, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)`,
+	err := t.exec(ctx, `INSERT INTO idempotency (user_id, key, request_hash, status, body, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)`,
 		r.User, r.Key, r.RequestHash, r.Status, r.Body, ms(r.CreatedAt))
 	if _, dup := t.d.UniqueViolation(err); err != nil && dup {
 		return &coffer.Error{Code: coffer.ErrIdempotencyReuse}
