@@ -21,7 +21,7 @@ const (
 // rolled it back.
 var errCommitRolledBack = errors.New("postgres: commit rolled back: a statement of the transaction failed")
 
-// txConn is a sqlstore.Querier running one transaction on one pgx
+// txConn is a sqlstore.Querier (and Pipeliner) running one transaction on one pgx
 // connection, below database/sql. Its BEGIN is not a round trip of its
 // own: it goes in one pipeline with the transaction's first statement,
 // which saves a round trip a transaction (a payment is two transactions:
@@ -110,6 +110,38 @@ func (t *txConn) QueryRow(ctx context.Context, query string, args ...any) sqlsto
 		return errRow{err}
 	}
 	return batchRow{br.QueryRow(), br}
+}
+
+// QueryRows implements sqlstore.Pipeliner: the statements (and BEGIN, if
+// they are the transaction's first) go in one pipeline. After a statement
+// that failed, PostgreSQL skips the rest, which then fail too.
+func (t *txConn) QueryRows(ctx context.Context, queries []string, args, dests [][]any) []error {
+	errs := make([]error, len(queries))
+	b := &pgx.Batch{}
+	begin := !t.began
+	if begin {
+		b.Queue(t.begin)
+	}
+	for i, q := range queries {
+		b.Queue(q, args[i]...)
+	}
+	t.began = true
+	br := t.conn.SendBatch(ctx, b)
+	var err error
+	if begin {
+		_, err = br.Exec()
+	}
+	for i := range queries {
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		errs[i] = br.QueryRow().Scan(dests[i]...)
+	}
+	if cerr := br.Close(); cerr != nil && len(errs) > 0 && errs[len(errs)-1] == nil {
+		errs[len(errs)-1] = cerr
+	}
+	return errs
 }
 
 // commit ends the transaction with COMMIT.

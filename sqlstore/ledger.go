@@ -28,22 +28,52 @@ func (t *Tx) Post(ctx context.Context, tr *coffer.Transaction) (coffer.Posted, e
 	changes := tr.NetChanges()
 	final := make(map[coffer.AccountKey]int64, len(changes))
 	ids := make(map[coffer.AccountKey]int64, len(changes))
-	for _, c := range withGroupLocks(changes) {
+	// Every account's conditional UPDATE and the transaction's INSERT go
+	// together (one round trip where the Querier pipelines), in the order
+	// of AccountKey.Less; an account the UPDATE did not find is handled
+	// after, one statement at a time.
+	steps := withGroupLocks(changes)
+	queries := make([]string, 0, len(steps)+1)
+	args := make([][]any, 0, len(steps)+1)
+	dests := make([][]any, 0, len(steps)+1)
+	balances := make([][2]int64, len(steps))
+	for i, c := range steps {
 		if c.lockOnly {
-			if err := t.exec(ctx, `UPDATE accounts SET balance = balance WHERE `+accountWhere, keyArgs(c.Key)...); err != nil {
-				return coffer.Posted{}, fmt.Errorf("lock %s: %w", c.Key, err)
-			}
+			queries = append(queries, `UPDATE accounts SET balance = balance WHERE `+accountWhere+` RETURNING id`)
+			args = append(args, keyArgs(c.Key))
+			dests = append(dests, []any{&balances[i][0]})
 			continue
 		}
-		id, bal, err := t.applyDelta(ctx, c.AccountChange)
-		if err != nil {
-			return coffer.Posted{}, err
-		}
-		ids[c.Key], final[c.Key] = id, bal
+		queries = append(queries, updateBalance)
+		args = append(args, updateBalanceArgs(c.AccountChange))
+		dests = append(dests, []any{&balances[i][0], &balances[i][1]})
 	}
 	var txID int64
-	if err := t.row(ctx, `INSERT INTO transactions (user_id, kind, memo, created_at_ms) VALUES (?, ?, ?, ?) RETURNING id`,
-		tr.User, tr.Kind, tr.Memo, ms(tr.CreatedAt)).Scan(&txID); err != nil {
+	queries = append(queries, `INSERT INTO transactions (user_id, kind, memo, created_at_ms) VALUES (?, ?, ?, ?) RETURNING id`)
+	args = append(args, []any{tr.User, tr.Kind, tr.Memo, ms(tr.CreatedAt)})
+	dests = append(dests, []any{&txID})
+	errs := t.rows(ctx, queries, args, dests)
+	for i, c := range steps {
+		err := errs[i]
+		switch {
+		case c.lockOnly && errors.Is(err, sql.ErrNoRows):
+			continue // a card never credited: nothing to hold
+		case c.lockOnly && err != nil:
+			return coffer.Posted{}, fmt.Errorf("lock %s: %w", c.Key, err)
+		case c.lockOnly:
+			continue
+		case errors.Is(err, sql.ErrNoRows):
+			id, bal, err := t.applyDelta(ctx, c.AccountChange)
+			if err != nil {
+				return coffer.Posted{}, err
+			}
+			balances[i] = [2]int64{id, bal}
+		case err != nil:
+			return coffer.Posted{}, fmt.Errorf("update balance of %s: %w", c.Key, err)
+		}
+		ids[c.Key], final[c.Key] = balances[i][0], balances[i][1]
+	}
+	if err := errs[len(steps)]; err != nil {
 		return coffer.Posted{}, fmt.Errorf("insert transaction: %w", err)
 	}
 	entries := tr.Entries(final)
@@ -62,11 +92,11 @@ func (t *Tx) Post(ctx context.Context, tr *coffer.Transaction) (coffer.Posted, e
 	// One statement for all the entries: rows are inserted, and take
 	// their ids, in the order listed, so that bills chain in entry order.
 	created := ms(tr.CreatedAt)
-	args := make([]any, 0, entryColumns*len(entries))
+	entryArgs := make([]any, 0, entryColumns*len(entries))
 	for i, e := range entries {
-		args = append(args, txID, ids[e.Key], e.Key.User, e.Key.Kind, e.Amount, e.BalanceAfter, groups[i], e.Method, e.Details, created)
+		entryArgs = append(entryArgs, txID, ids[e.Key], e.Key.User, e.Key.Kind, e.Amount, e.BalanceAfter, groups[i], e.Method, e.Details, created)
 	}
-	if err := t.exec(ctx, insertEntries[len(entries)], args...); err != nil {
+	if err := t.exec(ctx, insertEntries[len(entries)], entryArgs...); err != nil {
 		return coffer.Posted{}, fmt.Errorf("insert entries: %w", err)
 	}
 	return coffer.Posted{ID: txID, Balances: final}, nil
@@ -126,14 +156,22 @@ func withGroupLocks(changes []coffer.AccountChange) []step {
 	return out
 }
 
+// updateBalance changes an account's balance by a delta unless that would
+// take a user account below zero, and returns its id and new balance.
+const updateBalance = `UPDATE accounts SET balance = balance + ? WHERE ` + accountWhere + ` AND (user_id = 0 OR balance + ? >= 0) RETURNING id, balance`
+
+func updateBalanceArgs(c coffer.AccountChange) []any {
+	args := append([]any{c.Delta}, keyArgs(c.Key)...)
+	return append(args, c.Delta)
+}
+
 // applyDelta changes one account's balance and returns its id and new
 // balance, creating the account on its first credit (system accounts on
 // any movement).
 func (t *Tx) applyDelta(ctx context.Context, c coffer.AccountChange) (id, balance int64, err error) {
-	args := append([]any{c.Delta}, keyArgs(c.Key)...)
-	args = append(args, c.Delta)
+	args := updateBalanceArgs(c)
 	for try := 0; try < 2; try++ {
-		err = t.row(ctx, `UPDATE accounts SET balance = balance + ? WHERE `+accountWhere+` AND (user_id = 0 OR balance + ? >= 0) RETURNING id, balance`, args...).Scan(&id, &balance)
+		err = t.row(ctx, updateBalance, args...).Scan(&id, &balance)
 		if err == nil {
 			return id, balance, nil
 		}

@@ -33,6 +33,15 @@ type Querier interface {
 	QueryRow(ctx context.Context, query string, args ...any) Row
 }
 
+// Pipeliner is a Querier that can send several statements in one round
+// trip.
+type Pipeliner interface {
+	// QueryRows runs queries[i] with args[i], in order, and scans the row
+	// each returns into dests[i]; errs[i] is that statement's error
+	// (one that errors.Is sql.ErrNoRows when it returned no row).
+	QueryRows(ctx context.Context, queries []string, args, dests [][]any) (errs []error)
+}
+
 // Rows is the result of Querier.Query, as *sql.Rows is.
 type Rows interface {
 	Next() bool
@@ -104,6 +113,23 @@ func (t *Tx) query(ctx context.Context, query string, args ...any) (Rows, error)
 
 func (t *Tx) row(ctx context.Context, query string, args ...any) Row {
 	return t.q.QueryRow(ctx, t.d.Rebind(query), args...)
+}
+
+// rows runs single-row statements in order, sent together when the
+// Querier is a Pipeliner, and returns each one's error.
+func (t *Tx) rows(ctx context.Context, queries []string, args, dests [][]any) []error {
+	rebound := make([]string, len(queries))
+	for i, q := range queries {
+		rebound[i] = t.d.Rebind(q)
+	}
+	if p, ok := t.q.(Pipeliner); ok {
+		return p.QueryRows(ctx, rebound, args, dests)
+	}
+	errs := make([]error, len(queries))
+	for i, q := range rebound {
+		errs[i] = t.q.QueryRow(ctx, q, args[i]...).Scan(dests[i]...)
+	}
+	return errs
 }
 
 func ms(t time.Time) int64 {
