@@ -3,10 +3,12 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"coffer/sqlstore"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -21,16 +23,23 @@ const (
 // rolled it back.
 var errCommitRolledBack = errors.New("postgres: commit rolled back: a statement of the transaction failed")
 
-// txConn is a sqlstore.Querier (and Pipeliner) running one transaction on one pgx
-// connection, below database/sql. Its BEGIN is not a round trip of its
-// own: it goes in one pipeline with the transaction's first statement,
-// which saves a round trip a transaction (a payment is two transactions:
-// its reads and its write). A transaction that ran no statement sends
-// neither BEGIN nor COMMIT.
+// txConn is a sqlstore.Querier (and Pipeliner and Deferrer) running one
+// transaction on one pgx connection, below database/sql. What needs no
+// answer of its own does not cost a round trip of its own: BEGIN, and the
+// statements queued by ExecLater, go in one pipeline (a pgx.Batch) with
+// the next statement or with COMMIT. A transaction that ran no statement
+// sends neither BEGIN nor COMMIT.
 type txConn struct {
 	conn  *pgx.Conn
 	begin string
-	began bool // BEGIN was sent: the transaction must be ended
+	began bool     // BEGIN was sent: the transaction must be ended
+	later []queued // statements to send before the next one
+}
+
+// queued is a statement of ExecLater.
+type queued struct {
+	query string
+	args  []any
 }
 
 // inTx runs fn on a txConn over a connection of db's pool, with begin as
@@ -51,28 +60,45 @@ func (s *Store) inTx(ctx context.Context, begin string, fn func(t *txConn) error
 	})
 }
 
-// first sends BEGIN and the transaction's first statement in one
-// pipeline and reads BEGIN's answer; the statement's answer is next.
-func (t *txConn) first(ctx context.Context, query string, args []any) (pgx.BatchResults, error) {
+// direct reports whether the next statement can go alone: BEGIN was sent
+// and nothing is queued.
+func (t *txConn) direct() bool { return t.began && len(t.later) == 0 }
+
+// send sends BEGIN if not sent yet, the queued statements and then the
+// given ones in one pipeline, and reads the answers of all but the given
+// ones. A queued statement's failure is the error of the statement that
+// carried it (PostgreSQL skips the rest of the pipeline).
+func (t *txConn) send(ctx context.Context, queries []string, args [][]any) (pgx.BatchResults, error) {
 	b := &pgx.Batch{}
-	b.Queue(t.begin)
-	b.Queue(query, args...)
-	t.began = true
+	prelude := len(t.later)
+	if !t.began {
+		b.Queue(t.begin)
+		prelude++
+	}
+	for _, q := range t.later {
+		b.Queue(q.query, q.args...)
+	}
+	for i, q := range queries {
+		b.Queue(q, args[i]...)
+	}
+	t.began, t.later = true, nil
 	br := t.conn.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return nil, err
+	for range prelude {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return nil, fmt.Errorf("postgres: a statement sent before this one: %w", err)
+		}
 	}
 	return br, nil
 }
 
 // Exec implements sqlstore.Querier.
 func (t *txConn) Exec(ctx context.Context, query string, args ...any) error {
-	if t.began {
+	if t.direct() {
 		_, err := t.conn.Exec(ctx, query, args...)
 		return err
 	}
-	br, err := t.first(ctx, query, args)
+	br, err := t.send(ctx, []string{query}, [][]any{args})
 	if err != nil {
 		return err
 	}
@@ -80,16 +106,22 @@ func (t *txConn) Exec(ctx context.Context, query string, args ...any) error {
 	return closeBatch(br, err)
 }
 
+// ExecLater implements sqlstore.Deferrer: the statement goes with the
+// next one, or with COMMIT.
+func (t *txConn) ExecLater(query string, args ...any) {
+	t.later = append(t.later, queued{query, args})
+}
+
 // Query implements sqlstore.Querier.
 func (t *txConn) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
-	if t.began {
+	if t.direct() {
 		rows, err := t.conn.Query(ctx, query, args...)
 		if err != nil {
 			return nil, err
 		}
 		return &txRows{Rows: rows}, nil
 	}
-	br, err := t.first(ctx, query, args)
+	br, err := t.send(ctx, []string{query}, [][]any{args})
 	if err != nil {
 		return nil, err
 	}
@@ -102,35 +134,22 @@ func (t *txConn) Query(ctx context.Context, query string, args ...any) (sqlstore
 
 // QueryRow implements sqlstore.Querier.
 func (t *txConn) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
-	if t.began {
+	if t.direct() {
 		return t.conn.QueryRow(ctx, query, args...)
 	}
-	br, err := t.first(ctx, query, args)
+	br, err := t.send(ctx, []string{query}, [][]any{args})
 	if err != nil {
 		return errRow{err}
 	}
 	return batchRow{br.QueryRow(), br}
 }
 
-// QueryRows implements sqlstore.Pipeliner: the statements (and BEGIN, if
-// they are the transaction's first) go in one pipeline. After a statement
-// that failed, PostgreSQL skips the rest, which then fail too.
+// QueryRows implements sqlstore.Pipeliner: the statements go in one
+// pipeline. After a statement that failed, PostgreSQL skips the rest,
+// which then fail too.
 func (t *txConn) QueryRows(ctx context.Context, queries []string, args, dests [][]any) []error {
 	errs := make([]error, len(queries))
-	b := &pgx.Batch{}
-	begin := !t.began
-	if begin {
-		b.Queue(t.begin)
-	}
-	for i, q := range queries {
-		b.Queue(q, args[i]...)
-	}
-	t.began = true
-	br := t.conn.SendBatch(ctx, b)
-	var err error
-	if begin {
-		_, err = br.Exec()
-	}
+	br, err := t.send(ctx, queries, args)
 	for i := range queries {
 		if err != nil {
 			errs[i] = err
@@ -138,18 +157,32 @@ func (t *txConn) QueryRows(ctx context.Context, queries []string, args, dests []
 		}
 		errs[i] = br.QueryRow().Scan(dests[i]...)
 	}
+	if br == nil {
+		return errs
+	}
 	if cerr := br.Close(); cerr != nil && len(errs) > 0 && errs[len(errs)-1] == nil {
 		errs[len(errs)-1] = cerr
 	}
 	return errs
 }
 
-// commit ends the transaction with COMMIT.
+// commit ends the transaction with COMMIT, sent with the statements still
+// queued.
 func (t *txConn) commit(ctx context.Context) error {
-	if !t.began {
+	if !t.began && len(t.later) == 0 {
 		return nil
 	}
-	tag, err := t.conn.Exec(ctx, "COMMIT")
+	var tag pgconn.CommandTag
+	var err error
+	if t.direct() {
+		tag, err = t.conn.Exec(ctx, "COMMIT")
+	} else {
+		var br pgx.BatchResults
+		if br, err = t.send(ctx, []string{"COMMIT"}, [][]any{nil}); err == nil {
+			tag, err = br.Exec()
+			err = closeBatch(br, err)
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -163,6 +196,7 @@ func (t *txConn) commit(ctx context.Context) error {
 // end rolls back a transaction left open and closes the connection if it
 // is still in one (the rollback failed, or the context ended).
 func (t *txConn) end(ctx context.Context) {
+	t.later = nil
 	if t.began {
 		t.conn.Exec(ctx, "ROLLBACK")
 	}

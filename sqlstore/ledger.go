@@ -91,12 +91,14 @@ func (t *Tx) Post(ctx context.Context, tr *coffer.Transaction) (coffer.Posted, e
 	}
 	// One statement for all the entries: rows are inserted, and take
 	// their ids, in the order listed, so that bills chain in entry order.
+	// Nothing waits for its answer: where the Querier defers, it goes
+	// with the transaction's next statement or its commit.
 	created := ms(tr.CreatedAt)
 	entryArgs := make([]any, 0, entryColumns*len(entries))
 	for i, e := range entries {
 		entryArgs = append(entryArgs, txID, ids[e.Key], e.Key.User, e.Key.Kind, e.Amount, e.BalanceAfter, groups[i], e.Method, e.Details, created)
 	}
-	if err := t.exec(ctx, insertEntries[len(entries)], entryArgs...); err != nil {
+	if err := t.execLater(ctx, insertEntries[len(entries)], entryArgs...); err != nil {
 		return coffer.Posted{}, fmt.Errorf("insert entries: %w", err)
 	}
 	return coffer.Posted{ID: txID, Balances: final}, nil

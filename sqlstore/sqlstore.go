@@ -42,6 +42,14 @@ type Pipeliner interface {
 	QueryRows(ctx context.Context, queries []string, args, dests [][]any) (errs []error)
 }
 
+// Deferrer is a Querier that can hold a statement back and send it with
+// the next one, or with the commit, saving its round trip. The statement's
+// error then comes from the statement that carried it (or the commit),
+// and the transaction does not commit.
+type Deferrer interface {
+	ExecLater(query string, args ...any)
+}
+
 // Rows is the result of Querier.Query, as *sql.Rows is.
 type Rows interface {
 	Next() bool
@@ -113,6 +121,17 @@ func (t *Tx) query(ctx context.Context, query string, args ...any) (Rows, error)
 
 func (t *Tx) row(ctx context.Context, query string, args ...any) Row {
 	return t.q.QueryRow(ctx, t.d.Rebind(query), args...)
+}
+
+// execLater runs a statement whose answer nothing waits for: held back
+// and sent with the next statement when the Querier is a Deferrer, else
+// at once.
+func (t *Tx) execLater(ctx context.Context, query string, args ...any) error {
+	if d, ok := t.q.(Deferrer); ok {
+		d.ExecLater(t.d.Rebind(query), args...)
+		return nil
+	}
+	return t.exec(ctx, query, args...)
 }
 
 // rows runs single-row statements in order, sent together when the

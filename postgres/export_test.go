@@ -1,0 +1,14 @@
+package postgres
+
+import "context"
+
+// TxConn is txConn, for the package's external tests.
+type TxConn = txConn
+
+// InUpdateTx runs fn as Update runs its function, on a txConn.
+func (s *Store) InUpdateTx(ctx context.Context, fn func(*TxConn) error) error {
+	return s.inTx(ctx, beginUpdate, fn)
+}
+
+// Commit is commit.
+func (t *txConn) Commit(ctx context.Context) error { return t.commit(ctx) }
