@@ -193,14 +193,19 @@ func (t *txConn) commit(ctx context.Context) error {
 	return nil
 }
 
-// end rolls back a transaction left open and closes the connection if it
-// is still in one (the rollback failed, or the context ended).
+// end rolls back a transaction left open, and closes the connection when
+// its state is in doubt: the rollback failed (the context ended, or a
+// pipeline was left unread, which leaves the connection busy and its
+// transaction status not yet updated), or it is still in a transaction.
 func (t *txConn) end(ctx context.Context) {
 	t.later = nil
+	doubt := false
 	if t.began {
-		t.conn.Exec(ctx, "ROLLBACK")
+		_, err := t.conn.Exec(ctx, "ROLLBACK")
+		doubt = err != nil
 	}
-	if t.conn.PgConn().TxStatus() != 'I' && !t.conn.IsClosed() {
+	pc := t.conn.PgConn()
+	if (doubt || pc.IsBusy() || pc.TxStatus() != 'I') && !t.conn.IsClosed() {
 		t.conn.Close(context.WithoutCancel(ctx))
 	}
 }

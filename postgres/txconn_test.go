@@ -1,11 +1,15 @@
 package postgres_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
+	"coffer"
 	"coffer/internal/pgtest"
 	"coffer/postgres"
+	"coffer/storetest"
 )
 
 // closedDays returns the days recorded in business_days.
@@ -98,5 +102,79 @@ func TestFailedExecLaterAtCommit(t *testing.T) {
 	}
 	if got := closedDays(t, s); got != "2026-01-03" {
 		t.Errorf("committed days %q", got)
+	}
+}
+
+// TestUnreadFirstStatementDoesNotPoisonThePool: a transaction whose first
+// statement's row is never read leaves its connection busy; the
+// connection must not go back to the pool as it is.
+func TestUnreadFirstStatementDoesNotPoisonThePool(t *testing.T) {
+	s := pgtest.OpenOptions(t, postgres.Options{MaxConns: 1})
+	unread := errors.New("gave up before reading")
+	err := s.InUpdateTx(ctx, func(tx *postgres.TxConn) error {
+		tx.QueryRow(ctx, `SELECT COUNT(*) FROM business_days`) // not scanned
+		return unread
+	})
+	if !errors.Is(err, unread) {
+		t.Fatalf("err %v", err)
+	}
+	if err := s.View(ctx, func(tx coffer.ReadTx) error {
+		_, err := tx.LastClosedDay(ctx)
+		return err
+	}); err != nil {
+		t.Fatalf("the next transaction on the pool's only connection: %v", err)
+	}
+}
+
+// TestDeadlockBehindAMissingAccountIsRetried: Post pipelines its balance
+// updates; when one of them dies in a deadlock after an earlier one found
+// no account (a first movement of the carrier's), the deadlock is what
+// Post reports, so that the store runs the payment again, not the
+// "transaction aborted" of the statement that would create the account.
+func TestDeadlockBehindAMissingAccountIsRetried(t *testing.T) {
+	s := pgtest.OpenOptions(t, postgres.Options{})
+	u := newUser(1)
+	createUser(t, s, u)
+	// Another transaction holds the user's card, and will ask for the
+	// user's row once the payment holds it and waits for the card.
+	other, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback()
+	if _, err := other.Exec(`UPDATE accounts SET balance = balance WHERE user_id = $1 AND kind = 'card'`, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	holdsUser := make(chan struct{})
+	tries := 0
+	paid := make(chan error, 1)
+	go func() {
+		paid <- s.Update(ctx, func(tx coffer.Tx) error {
+			tries++
+			if _, err := tx.LockUser(ctx, u.ID); err != nil {
+				return err
+			}
+			if tries == 1 {
+				close(holdsUser)
+			}
+			_, err := tx.Post(ctx, &coffer.Transaction{Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{
+				From: coffer.SystemAccount(coffer.KindCarrier, coffer.AssetCNY), To: coffer.CardAccount(u.ID), Amount: 1,
+				FromMethod: coffer.MethodMobilePay, ToMethod: coffer.MethodMobilePay, FromDetails: "t", ToDetails: "t",
+			}}})
+			return err
+		})
+	}()
+	<-holdsUser
+	time.Sleep(100 * time.Millisecond) // the payment's pipeline reaches the card and waits
+	_, lockErr := other.Exec(`SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, u.ID)
+	other.Rollback()
+	if err := <-paid; err != nil {
+		t.Fatalf("payment: %v (the other transaction: %v)", err, lockErr)
+	}
+	if lockErr == nil && s.Stats().ConflictRetries == 0 {
+		t.Errorf("no deadlock seen by either transaction")
+	}
+	if got := balance(t, s, coffer.CardAccount(u.ID)); got != 1 {
+		t.Errorf("card %d after the payment, want 1", got)
 	}
 }

@@ -53,28 +53,35 @@ func (t *Tx) Post(ctx context.Context, tr *coffer.Transaction) (coffer.Posted, e
 	args = append(args, []any{tr.User, tr.Kind, tr.Memo, ms(tr.CreatedAt)})
 	dests = append(dests, []any{&txID})
 	errs := t.rows(ctx, queries, args, dests)
-	for i, c := range steps {
-		err := errs[i]
-		switch {
-		case c.lockOnly && errors.Is(err, sql.ErrNoRows):
-			continue // a card never credited: nothing to hold
-		case c.lockOnly && err != nil:
-			return coffer.Posted{}, fmt.Errorf("lock %s: %w", c.Key, err)
-		case c.lockOnly:
+	// Failures first: after one, PostgreSQL has aborted the transaction,
+	// and its error (a deadlock or serialization failure, which the store
+	// retries) must not hide behind a statement that fails for that.
+	for i, err := range errs {
+		if err == nil || i < len(steps) && errors.Is(err, sql.ErrNoRows) {
 			continue
-		case errors.Is(err, sql.ErrNoRows):
-			id, bal, err := t.applyDelta(ctx, c.AccountChange)
+		}
+		if i == len(steps) {
+			return coffer.Posted{}, fmt.Errorf("insert transaction: %w", err)
+		}
+		return coffer.Posted{}, fmt.Errorf("update balance of %s: %w", steps[i].Key, err)
+	}
+	for i, c := range steps {
+		if errors.Is(errs[i], sql.ErrNoRows) { // no such account, or not enough in it
+			if c.lockOnly {
+				continue // a card never credited: nothing to hold
+			}
+			if c.Key.IsUser() && c.Delta < 0 {
+				return coffer.Posted{}, &coffer.Error{Code: c.ShortfallCode, Detail: c.Key.String()}
+			}
+			id, bal, err := t.createAccount(ctx, c.AccountChange)
 			if err != nil {
 				return coffer.Posted{}, err
 			}
 			balances[i] = [2]int64{id, bal}
-		case err != nil:
-			return coffer.Posted{}, fmt.Errorf("update balance of %s: %w", c.Key, err)
 		}
-		ids[c.Key], final[c.Key] = balances[i][0], balances[i][1]
-	}
-	if err := errs[len(steps)]; err != nil {
-		return coffer.Posted{}, fmt.Errorf("insert transaction: %w", err)
+		if !c.lockOnly {
+			ids[c.Key], final[c.Key] = balances[i][0], balances[i][1]
+		}
 	}
 	entries := tr.Entries(final)
 	for _, e := range entries {
@@ -167,34 +174,29 @@ func updateBalanceArgs(c coffer.AccountChange) []any {
 	return append(args, c.Delta)
 }
 
-// applyDelta changes one account's balance and returns its id and new
-// balance, creating the account on its first credit (system accounts on
-// any movement).
-func (t *Tx) applyDelta(ctx context.Context, c coffer.AccountChange) (id, balance int64, err error) {
-	args := updateBalanceArgs(c)
-	for try := 0; try < 2; try++ {
-		err = t.row(ctx, updateBalance, args...).Scan(&id, &balance)
-		if err == nil {
-			return id, balance, nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return 0, 0, fmt.Errorf("update balance of %s: %w", c.Key, err)
-		}
-		if c.Key.IsUser() && c.Delta < 0 {
-			return 0, 0, &coffer.Error{Code: c.ShortfallCode, Detail: c.Key.String()}
-		}
-		ins := append(keyArgs(c.Key), c.Delta)
-		err = t.row(ctx, `INSERT INTO accounts (user_id, kind, asset, product, lot, matures_on, balance) VALUES (?, ?, ?, ?, ?, '', ?)
-			ON CONFLICT (user_id, kind, asset, product, lot) DO NOTHING RETURNING id, balance`, ins...).Scan(&id, &balance)
-		if err == nil {
-			return id, balance, nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return 0, 0, fmt.Errorf("create account %s: %w", c.Key, err)
-		}
-		// Created concurrently by another transaction: update it.
+// createAccount creates the account of a first credit (of any movement,
+// for a system account) with the change as its balance, and returns its
+// id and balance. It runs after the transaction's other accounts were
+// updated, out of their order; only an account's first movement comes
+// here, and a deadlock it might cause is retried by the store.
+func (t *Tx) createAccount(ctx context.Context, c coffer.AccountChange) (id, balance int64, err error) {
+	err = t.row(ctx, `INSERT INTO accounts (user_id, kind, asset, product, lot, matures_on, balance) VALUES (?, ?, ?, ?, ?, '', ?)
+		ON CONFLICT (user_id, kind, asset, product, lot) DO NOTHING RETURNING id, balance`, append(keyArgs(c.Key), c.Delta)...).Scan(&id, &balance)
+	if err == nil {
+		return id, balance, nil
 	}
-	return 0, 0, fmt.Errorf("account %s: neither updated nor created", c.Key)
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, fmt.Errorf("create account %s: %w", c.Key, err)
+	}
+	// Created by another transaction since: update it.
+	err = t.row(ctx, updateBalance, updateBalanceArgs(c)...).Scan(&id, &balance)
+	if errors.Is(err, sql.ErrNoRows) && c.Key.IsUser() && c.Delta < 0 {
+		return 0, 0, &coffer.Error{Code: c.ShortfallCode, Detail: c.Key.String()}
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("update balance of %s: %w", c.Key, err)
+	}
+	return id, balance, nil
 }
 
 // groupBalances returns, for each entry, the balance of the owner's whole
