@@ -146,25 +146,15 @@ type payReads struct {
 }
 
 func readForPay(ctx context.Context, tx ReadTx, payer User, req PayRequest) (payReads, error) {
-	r := payReads{payer: payer}
-	id := payer.ID
-	var err error
-	if req.IdempotencyKey != "" {
-		if r.stored, r.found, err = tx.Idempotent(ctx, id, req.IdempotencyKey); err != nil || r.found {
-			return r, err
-		}
+	q := PaymentQuery{User: payer.ID, IdempotencyKey: req.IdempotencyKey}
+	if req.Mode == ModeTransfer {
+		q.AttemptKey, q.Mobile = lookupKey(payer.ID), req.Payee
 	}
-	if req.Mode != ModeTransfer {
-		return r, nil
+	if q.IdempotencyKey == "" && q.AttemptKey == "" {
+		return payReads{payer: payer}, nil
 	}
-	if r.lookups, err = tx.Attempt(ctx, lookupKey(id)); err != nil {
-		return r, err
-	}
-	r.payee, err = tx.UserByMobile(ctx, req.Payee)
-	if IsCode(err, ErrUserNotFound) {
-		return r, nil
-	}
-	return r, err
+	f, err := tx.PaymentLookup(ctx, q)
+	return payReads{payer: payer, stored: f.Stored, found: f.StoredFound, lookups: f.Attempt, payee: f.User}, err
 }
 
 func (b *Bank) pay(ctx context.Context, id UserID, req PayRequest, reads payReads, now time.Time) (PayResult, error) {

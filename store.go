@@ -35,6 +35,10 @@ type ReadTx interface {
 	SessionUser(ctx context.Context, tokenHash []byte) (Session, User, error)
 	Attempt(ctx context.Context, key string) (Attempt, error)
 	Idempotent(ctx context.Context, user UserID, key string) (IdempotentRecord, bool, error)
+	// PaymentLookup is Idempotent, Attempt and UserByMobile at once, in
+	// one round trip where the store can: what a payment reads before it
+	// decides anything.
+	PaymentLookup(ctx context.Context, q PaymentQuery) (PaymentFound, error)
 
 	Balance(ctx context.Context, key AccountKey) (int64, error)
 	Holdings(ctx context.Context, user UserID) ([]Holding, error)
@@ -146,6 +150,24 @@ type Attempt struct {
 	Failures    int
 	WindowStart time.Time
 	LockedUntil time.Time
+}
+
+// PaymentQuery names what ReadTx.PaymentLookup reads; an empty key or
+// mobile reads nothing for it.
+type PaymentQuery struct {
+	User           UserID
+	IdempotencyKey string // the answer stored under it for User
+	AttemptKey     string // an attempt counter
+	Mobile         string // the user with this mobile
+}
+
+// PaymentFound is what ReadTx.PaymentLookup found: zero values for what
+// was not asked or not there.
+type PaymentFound struct {
+	Stored      IdempotentRecord
+	StoredFound bool
+	Attempt     Attempt
+	User        User // ID 0: no user has the mobile
 }
 
 // IdempotentRecord is a payment's stored answer.

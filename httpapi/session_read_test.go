@@ -49,7 +49,8 @@ func TestRefusedRequestsStillRefreshTheSession(t *testing.T) {
 	})
 }
 
-// failingIdempotency fails the idempotency read of payments while fail is set.
+// failingIdempotency fails a payment's first read (its idempotency record,
+// with the rest of PaymentLookup) while fail is set.
 type failingIdempotency struct {
 	coffer.Store
 	fail *atomic.Bool
@@ -64,11 +65,11 @@ type failingIdempotencyTx struct {
 	fail *atomic.Bool
 }
 
-func (t failingIdempotencyTx) Idempotent(ctx context.Context, u coffer.UserID, k string) (coffer.IdempotentRecord, bool, error) {
+func (t failingIdempotencyTx) PaymentLookup(ctx context.Context, q coffer.PaymentQuery) (coffer.PaymentFound, error) {
 	if t.fail.Load() {
-		return coffer.IdempotentRecord{}, false, coffer.Errorf(coffer.ErrUnavailable, "injected")
+		return coffer.PaymentFound{}, coffer.Errorf(coffer.ErrUnavailable, "injected")
 	}
-	return t.ReadTx.Idempotent(ctx, u, k)
+	return t.ReadTx.PaymentLookup(ctx, q)
 }
 
 // Regression: when a payment's first read failed after the session had

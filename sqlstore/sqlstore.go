@@ -168,14 +168,27 @@ func fromMS(v int64) time.Time {
 const userColumns = `id, username, email, mobile, cardnum, password_hash, pay_password_mac, pay_failures, pay_locked_until_ms, created_at_ms`
 
 func scanUser(r interface{ Scan(...any) error }) (coffer.User, error) {
-	var u coffer.User
-	var locked, created int64
-	err := r.Scan(&u.ID, &u.Username, &u.Email, &u.Mobile, &u.CardNum, &u.PasswordHash, &u.PayPasswordMAC, &u.PayFailures, &locked, &created)
+	var d userRow
+	err := r.Scan(d.dests()...)
 	if errors.Is(err, sql.ErrNoRows) {
-		return u, &coffer.Error{Code: coffer.ErrUserNotFound}
+		return coffer.User{}, &coffer.Error{Code: coffer.ErrUserNotFound}
 	}
-	u.PayLockedUntil, u.CreatedAt = fromMS(locked), fromMS(created)
-	return u, err
+	return d.user(), err
+}
+
+// userRow receives the userColumns of a row.
+type userRow struct {
+	u               coffer.User
+	locked, created int64
+}
+
+func (d *userRow) dests() []any {
+	return []any{&d.u.ID, &d.u.Username, &d.u.Email, &d.u.Mobile, &d.u.CardNum, &d.u.PasswordHash, &d.u.PayPasswordMAC, &d.u.PayFailures, &d.locked, &d.created}
+}
+
+func (d *userRow) user() coffer.User {
+	d.u.PayLockedUntil, d.u.CreatedAt = fromMS(d.locked), fromMS(d.created)
+	return d.u
 }
 
 // UserByID implements coffer.ReadTx.
@@ -185,8 +198,10 @@ func (t *Tx) UserByID(ctx context.Context, id coffer.UserID) (coffer.User, error
 
 // UserByMobile implements coffer.ReadTx.
 func (t *Tx) UserByMobile(ctx context.Context, mobile string) (coffer.User, error) {
-	return scanUser(t.row(ctx, `SELECT `+userColumns+` FROM users WHERE mobile = ?`, mobile))
+	return scanUser(t.row(ctx, userByMobileQuery, mobile))
 }
+
+const userByMobileQuery = `SELECT ` + userColumns + ` FROM users WHERE mobile = ?`
 
 // UserByUsername implements coffer.ReadTx; usernames match regardless of case.
 func (t *Tx) UserByUsername(ctx context.Context, username string) (coffer.User, error) {
@@ -331,14 +346,27 @@ func (t *Tx) DeleteExpired(ctx context.Context, now time.Time) error {
 
 // Attempt implements coffer.ReadTx; an unknown key is the zero Attempt.
 func (t *Tx) Attempt(ctx context.Context, key string) (coffer.Attempt, error) {
-	var a coffer.Attempt
-	var start, locked int64
-	err := t.row(ctx, `SELECT key, failures, window_start_ms, locked_until_ms FROM attempts WHERE key = ?`, key).Scan(&a.Key, &a.Failures, &start, &locked)
+	var d attemptRow
+	return d.attempt(t.row(ctx, attemptQuery, key).Scan(d.dests()...))
+}
+
+const attemptQuery = `SELECT key, failures, window_start_ms, locked_until_ms FROM attempts WHERE key = ?`
+
+// attemptRow receives a row of attemptQuery.
+type attemptRow struct {
+	a             coffer.Attempt
+	start, locked int64
+}
+
+func (d *attemptRow) dests() []any { return []any{&d.a.Key, &d.a.Failures, &d.start, &d.locked} }
+
+// attempt returns the attempt read with err; none read is the zero Attempt.
+func (d *attemptRow) attempt(err error) (coffer.Attempt, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return coffer.Attempt{}, nil
 	}
-	a.WindowStart, a.LockedUntil = fromMS(start), fromMS(locked)
-	return a, err
+	d.a.WindowStart, d.a.LockedUntil = fromMS(d.start), fromMS(d.locked)
+	return d.a, err
 }
 
 // PutAttempt implements coffer.Tx.
@@ -378,14 +406,77 @@ func (t *Tx) DeleteAttempt(ctx context.Context, key string) error {
 
 // Idempotent implements coffer.ReadTx.
 func (t *Tx) Idempotent(ctx context.Context, user coffer.UserID, key string) (coffer.IdempotentRecord, bool, error) {
-	r := coffer.IdempotentRecord{User: user, Key: key}
-	var created int64
-	err := t.row(ctx, `SELECT request_hash, status, body, created_at_ms FROM idempotency WHERE user_id = ? AND key = ?`, user, key).Scan(&r.RequestHash, &r.Status, &r.Body, &created)
+	d := idempotentRow{r: coffer.IdempotentRecord{User: user, Key: key}}
+	return d.record(t.row(ctx, idempotentQuery, user, key).Scan(d.dests()...))
+}
+
+const idempotentQuery = `SELECT request_hash, status, body, created_at_ms FROM idempotency WHERE user_id = ? AND key = ?`
+
+// idempotentRow receives a row of idempotentQuery.
+type idempotentRow struct {
+	r       coffer.IdempotentRecord
+	created int64
+}
+
+func (d *idempotentRow) dests() []any {
+	return []any{&d.r.RequestHash, &d.r.Status, &d.r.Body, &d.created}
+}
+
+// record returns the record read with err, and whether there was one.
+func (d *idempotentRow) record(err error) (coffer.IdempotentRecord, bool, error) {
 	if errors.Is(err, sql.ErrNoRows) {
-		return r, false, nil
+		return d.r, false, nil
 	}
-	r.CreatedAt = fromMS(created)
-	return r, err == nil, err
+	d.r.CreatedAt = fromMS(d.created)
+	return d.r, err == nil, err
+}
+
+// PaymentLookup implements coffer.ReadTx: its statements go together
+// where the Querier pipelines.
+func (t *Tx) PaymentLookup(ctx context.Context, q coffer.PaymentQuery) (coffer.PaymentFound, error) {
+	var f coffer.PaymentFound
+	var queries []string
+	var args, dests [][]any
+	stored := idempotentRow{r: coffer.IdempotentRecord{User: q.User, Key: q.IdempotencyKey}}
+	if q.IdempotencyKey != "" {
+		queries = append(queries, idempotentQuery)
+		args, dests = append(args, []any{q.User, q.IdempotencyKey}), append(dests, stored.dests())
+	}
+	var attempt attemptRow
+	if q.AttemptKey != "" {
+		queries = append(queries, attemptQuery)
+		args, dests = append(args, []any{q.AttemptKey}), append(dests, attempt.dests())
+	}
+	var user userRow
+	if q.Mobile != "" {
+		queries = append(queries, userByMobileQuery)
+		args, dests = append(args, []any{q.Mobile}), append(dests, user.dests())
+	}
+	errs := t.rows(ctx, queries, args, dests)
+	var err error
+	if q.IdempotencyKey != "" {
+		f.Stored, f.StoredFound, err = stored.record(errs[0])
+		if err != nil {
+			return f, err
+		}
+		errs = errs[1:]
+	}
+	if q.AttemptKey != "" {
+		if f.Attempt, err = attempt.attempt(errs[0]); err != nil {
+			return f, err
+		}
+		errs = errs[1:]
+	}
+	if q.Mobile != "" {
+		switch {
+		case errors.Is(errs[0], sql.ErrNoRows):
+		case errs[0] != nil:
+			return f, errs[0]
+		default:
+			f.User = user.user()
+		}
+	}
+	return f, nil
 }
 
 // PutIdempotent implements coffer.Tx.

@@ -30,6 +30,7 @@ func Run(t *testing.T, open Opener) {
 		{"Sessions", testSessions},
 		{"Attempts", testAttempts},
 		{"Idempotency", testIdempotency},
+		{"PaymentLookup", testPaymentLookup},
 		{"DeleteExpired", testDeleteExpired},
 		{"PostBalancesAndEntries", testPostBalancesAndEntries},
 		{"PostShortfallWritesNothing", testPostShortfall},
@@ -1443,5 +1444,56 @@ func testCheckLedgerBusy(t *testing.T, s coffer.Store) {
 	}
 	if r.Transactions != posted {
 		t.Errorf("report counts %d transactions, %d posted", r.Transactions, posted)
+	}
+}
+
+// testPaymentLookup: PaymentLookup finds what the separate lookups find,
+// each part alone or all together, and zero values for what is not there.
+func testPaymentLookup(t *testing.T, s coffer.Store) {
+	users := createUsers(t, s, 1, 2)
+	rec := coffer.IdempotentRecord{User: users[0].ID, Key: "key-1", RequestHash: []byte{9}, Status: 200, Body: []byte("1.00"), CreatedAt: Start}
+	update(t, s, func(tx coffer.Tx) error {
+		if err := tx.PutIdempotent(bg, rec); err != nil {
+			return err
+		}
+		_, err := tx.CountAttempt(bg, "lookup:test", Start, time.Minute)
+		return err
+	})
+	for _, c := range []struct {
+		name string
+		q    coffer.PaymentQuery
+		want string
+	}{
+		{"all there", coffer.PaymentQuery{User: users[0].ID, IdempotencyKey: "key-1", AttemptKey: "lookup:test", Mobile: users[1].Mobile}, "stored 1.00, 1 failures, user " + users[1].Username},
+		{"none there", coffer.PaymentQuery{User: users[0].ID, IdempotencyKey: "key-2", AttemptKey: "lookup:none", Mobile: "13900000000"}, "stored -, 0 failures, user -"},
+		{"key of another user", coffer.PaymentQuery{User: users[1].ID, IdempotencyKey: "key-1"}, "stored -, 0 failures, user -"},
+		{"key alone", coffer.PaymentQuery{User: users[0].ID, IdempotencyKey: "key-1"}, "stored 1.00, 0 failures, user -"},
+		{"attempt alone", coffer.PaymentQuery{User: users[0].ID, AttemptKey: "lookup:test"}, "stored -, 1 failures, user -"},
+		{"mobile alone", coffer.PaymentQuery{User: users[0].ID, Mobile: users[0].Mobile}, "stored -, 0 failures, user " + users[0].Username},
+	} {
+		view(t, s, func(tx coffer.ReadTx) error {
+			f, err := tx.PaymentLookup(bg, c.q)
+			if err != nil {
+				t.Errorf("%s: %v", c.name, err)
+				return nil
+			}
+			stored, user := "-", "-"
+			if f.StoredFound {
+				stored = string(f.Stored.Body)
+				if !bytes.Equal(f.Stored.RequestHash, rec.RequestHash) || !f.Stored.CreatedAt.Equal(rec.CreatedAt) {
+					t.Errorf("%s: stored %+v, want %+v", c.name, f.Stored, rec)
+				}
+			}
+			if f.User.ID != 0 {
+				user = f.User.Username
+				if f.User.Mobile != c.q.Mobile || f.User.CreatedAt.IsZero() {
+					t.Errorf("%s: user %+v", c.name, f.User)
+				}
+			}
+			if got := fmt.Sprintf("stored %s, %d failures, user %s", stored, f.Attempt.Failures, user); got != c.want {
+				t.Errorf("%s: %s, want %s", c.name, got, c.want)
+			}
+			return nil
+		})
 	}
 }
