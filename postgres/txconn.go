@@ -38,8 +38,9 @@ type txConn struct {
 
 // queued is a statement of ExecLater.
 type queued struct {
-	query string
-	args  []any
+	onError func(error) error // nil: the error as it is
+	query   string
+	args    []any
 }
 
 // inTx runs fn on a txConn over a connection of db's pool, with begin as
@@ -70,22 +71,26 @@ func (t *txConn) direct() bool { return t.began && len(t.later) == 0 }
 // carried it (PostgreSQL skips the rest of the pipeline).
 func (t *txConn) send(ctx context.Context, queries []string, args [][]any) (pgx.BatchResults, error) {
 	b := &pgx.Batch{}
-	prelude := len(t.later)
+	prelude := make([]func(error) error, 0, len(t.later)+1)
 	if !t.began {
 		b.Queue(t.begin)
-		prelude++
+		prelude = append(prelude, nil)
 	}
 	for _, q := range t.later {
 		b.Queue(q.query, q.args...)
+		prelude = append(prelude, q.onError)
 	}
 	for i, q := range queries {
 		b.Queue(q, args[i]...)
 	}
 	t.began, t.later = true, nil
 	br := t.conn.SendBatch(ctx, b)
-	for range prelude {
+	for _, onError := range prelude {
 		if _, err := br.Exec(); err != nil {
 			br.Close()
+			if onError != nil {
+				return nil, onError(err)
+			}
 			return nil, fmt.Errorf("postgres: a statement sent before this one: %w", err)
 		}
 	}
@@ -108,8 +113,8 @@ func (t *txConn) Exec(ctx context.Context, query string, args ...any) error {
 
 // ExecLater implements sqlstore.Deferrer: the statement goes with the
 // next one, or with COMMIT.
-func (t *txConn) ExecLater(query string, args ...any) {
-	t.later = append(t.later, queued{query, args})
+func (t *txConn) ExecLater(onError func(error) error, query string, args ...any) {
+	t.later = append(t.later, queued{onError, query, args})
 }
 
 // Query implements sqlstore.Querier.

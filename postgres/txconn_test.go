@@ -29,12 +29,12 @@ const closeDay = `INSERT INTO business_days (day, closed_at_ms) VALUES ($1, 1)`
 func TestExecLaterGoesWithTheNextStatement(t *testing.T) {
 	s := pgtest.OpenOptions(t, postgres.Options{})
 	err := s.InUpdateTx(ctx, func(tx *postgres.TxConn) error {
-		tx.ExecLater(closeDay, "2026-01-01") // the transaction's first statement, with BEGIN
+		tx.ExecLater(nil, closeDay, "2026-01-01") // the transaction's first statement, with BEGIN
 		var n int
 		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM business_days`).Scan(&n); err != nil || n != 1 {
 			t.Errorf("the carrying statement saw %d rows, err %v; want 1", n, err)
 		}
-		tx.ExecLater(closeDay, "2026-01-02") // goes with COMMIT
+		tx.ExecLater(nil, closeDay, "2026-01-02") // goes with COMMIT
 		return tx.Commit(ctx)
 	})
 	if err != nil {
@@ -55,7 +55,7 @@ func TestFailedExecLaterCommitsNothing(t *testing.T) {
 		if err := tx.Exec(ctx, closeDay, "2026-01-01"); err != nil {
 			return err
 		}
-		tx.ExecLater(closeDay, "2026-01-01") // a duplicate: unique violation
+		tx.ExecLater(nil, closeDay, "2026-01-01") // a duplicate: unique violation
 		carried = tx.Exec(ctx, closeDay, "2026-01-02")
 		committed = tx.Commit(ctx)
 		return nil
@@ -82,7 +82,7 @@ func TestFailedExecLaterAtCommit(t *testing.T) {
 		if err := tx.Exec(ctx, closeDay, "2026-01-01"); err != nil {
 			return err
 		}
-		tx.ExecLater(closeDay, "2026-01-01")
+		tx.ExecLater(nil, closeDay, "2026-01-01")
 		return tx.Commit(ctx)
 	})
 	if err == nil {

@@ -105,7 +105,7 @@ func (t *Tx) Post(ctx context.Context, tr *coffer.Transaction) (coffer.Posted, e
 	for i, e := range entries {
 		entryArgs = append(entryArgs, txID, ids[e.Key], e.Key.User, e.Key.Kind, e.Amount, e.BalanceAfter, groups[i], e.Method, e.Details, created)
 	}
-	if err := t.execLater(ctx, insertEntries[len(entries)], entryArgs...); err != nil {
+	if err := t.execLater(ctx, nil, insertEntries[len(entries)], entryArgs...); err != nil {
 		return coffer.Posted{}, fmt.Errorf("insert entries: %w", err)
 	}
 	return coffer.Posted{ID: txID, Balances: final}, nil

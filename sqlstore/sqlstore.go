@@ -44,10 +44,11 @@ type Pipeliner interface {
 
 // Deferrer is a Querier that can hold a statement back and send it with
 // the next one, or with the commit, saving its round trip. The statement's
-// error then comes from the statement that carried it (or the commit),
-// and the transaction does not commit.
+// error, passed through onError when it is not nil, then comes from the
+// statement that carried it (or the commit), and the transaction does not
+// commit.
 type Deferrer interface {
-	ExecLater(query string, args ...any)
+	ExecLater(onError func(error) error, query string, args ...any)
 }
 
 // Rows is the result of Querier.Query, as *sql.Rows is.
@@ -125,13 +126,18 @@ func (t *Tx) row(ctx context.Context, query string, args ...any) Row {
 
 // execLater runs a statement whose answer nothing waits for: held back
 // and sent with the next statement when the Querier is a Deferrer, else
-// at once.
-func (t *Tx) execLater(ctx context.Context, query string, args ...any) error {
+// at once. onError (when not nil) turns its failure into the error to
+// report, wherever that failure comes to light.
+func (t *Tx) execLater(ctx context.Context, onError func(error) error, query string, args ...any) error {
 	if d, ok := t.q.(Deferrer); ok {
-		d.ExecLater(t.d.Rebind(query), args...)
+		d.ExecLater(onError, t.d.Rebind(query), args...)
 		return nil
 	}
-	return t.exec(ctx, query, args...)
+	err := t.exec(ctx, query, args...)
+	if err != nil && onError != nil {
+		err = onError(err)
+	}
+	return err
 }
 
 // rows runs single-row statements in order, sent together when the
@@ -479,11 +485,18 @@ func (t *Tx) PaymentLookup(ctx context.Context, q coffer.PaymentQuery) (coffer.P
 	return f, nil
 }
 
-// PutIdempotent implements coffer.Tx.
+// PutIdempotent implements coffer.Tx. Nothing waits for the insert: where
+// the Querier defers, it goes with the transaction's commit, and a key
+// taken meanwhile fails the commit with ErrIdempotencyReuse.
 func (t *Tx) PutIdempotent(ctx context.Context, r coffer.IdempotentRecord) error {
-	err := t.exec(ctx, `INSERT INTO idempotency (user_id, key, request_hash, status, body, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)`,
+	return t.execLater(ctx, t.idempotencyReuse, `INSERT INTO idempotency (user_id, key, request_hash, status, body, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)`,
 		r.User, r.Key, r.RequestHash, r.Status, r.Body, ms(r.CreatedAt))
-	if _, dup := t.d.UniqueViolation(err); err != nil && dup {
+}
+
+// idempotencyReuse turns the unique violation of an idempotency record
+// into ErrIdempotencyReuse.
+func (t *Tx) idempotencyReuse(err error) error {
+	if _, dup := t.d.UniqueViolation(err); dup {
 		return &coffer.Error{Code: coffer.ErrIdempotencyReuse}
 	}
 	return err
