@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +19,27 @@ import (
 // TestConformance runs the suite every store must pass.
 func TestConformance(t *testing.T) {
 	storetest.Run(t, pgtest.Open)
+}
+
+// TestConformanceSimpleProtocol runs the suite with pgx's simple protocol
+// (arguments quoted by the client, no prepared statements), as behind a
+// transaction pooler that does not track prepared statements: the
+// pipelines that carry BEGIN, held-back statements and COMMIT then go as
+// one query string, and must mean the same.
+func TestConformanceSimpleProtocol(t *testing.T) {
+	storetest.Run(t, func(t testing.TB) coffer.Store {
+		dsn := pgtest.DSN(t)
+		sep := "?"
+		if strings.Contains(dsn, "?") {
+			sep = "&"
+		}
+		s, err := postgres.Open(context.Background(), dsn+sep+"default_query_exec_mode=simple_protocol", postgres.Options{})
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
 }
 
 // contentionDeadline bounds the contention test: a deadlock that
