@@ -57,8 +57,18 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error, d
 		s.log.ErrorContext(r.Context(), "internal error", "err", err.Error(), "request_id", requestID(r.Context()))
 	}
 	setStatusCode(r.Context(), code)
+	if status == http.StatusServiceUnavailable {
+		// Overloaded or unable to write: say when to come back, so that
+		// well-behaved clients spread out instead of asking again at once.
+		w.Header().Set("Retry-After", retryAfterUnavailableS)
+	}
 	writeJSON(w, status, envelope{Error: text, Data: data, Code: string(code)})
 }
+
+// retryAfterUnavailableS is the Retry-After, in seconds, of a 503: the
+// hashing queue drains within it, and a restarting database is back or
+// still refusing.
+const retryAfterUnavailableS = "1"
 
 func english(r *http.Request) bool {
 	lang := strings.ToLower(strings.TrimSpace(r.Header.Get("Accept-Language")))

@@ -87,6 +87,12 @@ func TestPayRefusedAfterTheSessionCarriesTheBalance(t *testing.T) {
 	if pw == "" {
 		pw = u.Password
 	}
+	tooMuch := httptest.NewRecorder()
+	e.h.ServeHTTP(tooMuch, newRequest(t, req{method: http.MethodPost, path: "/api/pay", token: u.token,
+		body: map[string]string{"mode": "transfer", "money": "500.00", "payee": v.Mobile, "password": pw}}))
+	if tooMuch.Code != http.StatusUnprocessableEntity || tooMuch.Header().Get("Retry-After") != "" {
+		t.Errorf("a payment beyond the balance: %d, Retry-After %q; want 422 without one", tooMuch.Code, tooMuch.Header().Get("Retry-After"))
+	}
 	fail.Store(true)
 	rec := httptest.NewRecorder()
 	e.h.ServeHTTP(rec, newRequest(t, req{method: http.MethodPost, path: "/api/pay", token: u.token, header: map[string]string{"Idempotency-Key": "k1"},
@@ -102,6 +108,9 @@ func TestPayRefusedAfterTheSessionCarriesTheBalance(t *testing.T) {
 	}
 	if rec.Code != http.StatusServiceUnavailable || env.Code != string(coffer.ErrUnavailable) || env.Data.Balance != "100.00" {
 		t.Errorf("pay whose first read failed: %d %s; want 503 UNAVAILABLE with the balance 100.00", rec.Code, rec.Body.String())
+	}
+	if got := rec.Header().Get("Retry-After"); got != "1" {
+		t.Errorf("503's Retry-After %q, want 1", got)
 	}
 	fail.Store(false)
 	if b := e.cardBalance(t, u); b != "100.00" {

@@ -35,26 +35,45 @@ type call struct {
 	body   []byte // JSON, nil for none
 }
 
-// sender sends calls one at a time on one connection and returns the
-// answer's status, 0 when there was none.
+// answer is what a sender reports of an answer: its status (0 when there
+// was none) and the wait its Retry-After asks for (0 when none).
+type answer struct {
+	status     int
+	retryAfter time.Duration
+}
+
+// sender sends calls one at a time on one connection.
 type sender interface {
-	send(ctx context.Context, c call) int
+	send(ctx context.Context, c call) answer
 	close()
+}
+
+// maxRetryAfter bounds the wait a Retry-After header can impose.
+const maxRetryAfter = time.Minute
+
+// parseRetryAfter reads a Retry-After value in seconds (the HTTP-date
+// form is not used by the servers measured, and counts as none).
+func parseRetryAfter(v []byte) time.Duration {
+	n, err := strconv.Atoi(string(bytes.TrimSpace(v)))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return min(time.Duration(n)*time.Second, maxRetryAfter)
 }
 
 // stdSender sends through the run's shared net/http client.
 type stdSender struct{ r *Runner }
 
-func (s *stdSender) send(ctx context.Context, c call) int {
+func (s *stdSender) send(ctx context.Context, c call) answer {
 	resp, err := s.r.client.Do(s.r.httpRequest(ctx, c))
 	if err != nil {
-		return 0
+		return answer{}
 	}
 	defer resp.Body.Close()
 	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return 0
+		return answer{}
 	}
-	return resp.StatusCode
+	return answer{resp.StatusCode, parseRetryAfter([]byte(resp.Header.Get("Retry-After")))}
 }
 
 func (s *stdSender) close() {}
@@ -80,27 +99,27 @@ func newRawSender(base string) (*rawSender, error) {
 	return &rawSender{addr: u.Host}, nil
 }
 
-func (s *rawSender) send(ctx context.Context, c call) int {
+func (s *rawSender) send(ctx context.Context, c call) answer {
 	if s.conn == nil {
 		d := net.Dialer{Timeout: 5 * time.Second}
 		conn, err := d.DialContext(ctx, "tcp", s.addr)
 		if err != nil {
-			return 0
+			return answer{}
 		}
 		s.conn, s.r, s.w = conn, bufio.NewReaderSize(conn, 16<<10), bufio.NewWriterSize(conn, 4<<10)
 	}
 	s.conn.SetDeadline(time.Now().Add(requestTimeout))
-	status, keep, err := s.roundTrip(c)
+	a, keep, err := s.roundTrip(c)
 	if err != nil || !keep {
 		s.close()
 	}
 	if err != nil {
-		return 0
+		return answer{}
 	}
-	return status
+	return a
 }
 
-func (s *rawSender) roundTrip(c call) (status int, keep bool, err error) {
+func (s *rawSender) roundTrip(c call) (a answer, keep bool, err error) {
 	h := append(s.head[:0], c.method...)
 	h = append(h, ' ')
 	h = append(h, c.path...)
@@ -126,10 +145,10 @@ func (s *rawSender) roundTrip(c call) (status int, keep bool, err error) {
 	h = append(h, c.body...)
 	s.head = h
 	if _, err := s.w.Write(h); err != nil {
-		return 0, false, err
+		return answer{}, false, err
 	}
 	if err := s.w.Flush(); err != nil {
-		return 0, false, err
+		return answer{}, false, err
 	}
 	return s.readAnswer(c.method)
 }
@@ -137,26 +156,26 @@ func (s *rawSender) roundTrip(c call) (status int, keep bool, err error) {
 // readAnswer reads the answer to a request of method: the status line,
 // the headers, and a body of Content-Length bytes or chunks, which it
 // discards.
-func (s *rawSender) readAnswer(method string) (status int, keep bool, err error) {
+func (s *rawSender) readAnswer(method string) (a answer, keep bool, err error) {
 	line, err := s.r.ReadSlice('\n')
 	if err != nil {
-		return 0, false, err
+		return answer{}, false, err
 	}
 	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
-		return 0, false, fmt.Errorf("bad status line %q", line)
+		return answer{}, false, fmt.Errorf("bad status line %q", line)
 	}
-	status, err = strconv.Atoi(string(line[9:12]))
+	status, err := strconv.Atoi(string(line[9:12]))
 	if err != nil {
-		return 0, false, fmt.Errorf("bad status line %q", line)
+		return answer{}, false, fmt.Errorf("bad status line %q", line)
 	}
 	length, chunked, keep := int64(-1), false, true
 	for i := 0; ; i++ {
 		if i == maxHeaderLines {
-			return 0, false, errors.New("too many header lines")
+			return answer{}, false, errors.New("too many header lines")
 		}
 		line, err := s.r.ReadSlice('\n')
 		if err != nil {
-			return 0, false, err
+			return answer{}, false, err
 		}
 		line = bytes.TrimRight(line, "\r\n")
 		if len(line) == 0 {
@@ -170,12 +189,14 @@ func (s *rawSender) readAnswer(method string) (status int, keep bool, err error)
 		switch {
 		case asciiEqualFold(name, "Content-Length"):
 			if length, err = strconv.ParseInt(string(value), 10, 64); err != nil || length < 0 {
-				return 0, false, fmt.Errorf("bad Content-Length %q", value)
+				return answer{}, false, fmt.Errorf("bad Content-Length %q", value)
 			}
 		case asciiEqualFold(name, "Transfer-Encoding"):
 			chunked = asciiEqualFold(value, "chunked")
 		case asciiEqualFold(name, "Connection"):
 			keep = !asciiEqualFold(value, "close")
+		case asciiEqualFold(name, "Retry-After"):
+			a.retryAfter = parseRetryAfter(value)
 		}
 	}
 	switch {
@@ -189,7 +210,8 @@ func (s *rawSender) readAnswer(method string) (status int, keep bool, err error)
 		_, err = io.Copy(io.Discard, s.r)
 		keep = false
 	}
-	return status, keep, err
+	a.status = status
+	return a, keep, err
 }
 
 // discardChunks reads a chunked body to its end.

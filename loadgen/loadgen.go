@@ -113,6 +113,10 @@ type Config struct {
 	Progress io.Writer
 	// Client is ClientRaw (the default when empty) or ClientStd.
 	Client string
+	// HonorRetryAfter makes a connection wait as an answer's Retry-After
+	// header asks before its next request, as a well-behaved client
+	// does; without it, a refused connection asks again at once.
+	HonorRetryAfter bool
 }
 
 // needsFunds reports whether one of the scenarios moves money.
@@ -372,15 +376,31 @@ func (r *Runner) worker(ctx context.Context, id int, deadline time.Time, stats *
 		}
 		c := r.next(rng)
 		start := time.Now()
-		status := snd.send(ctx, c)
+		a := snd.send(ctx, c)
 		took := time.Since(start)
 		stats.all.record(took)
-		h := stats.byStatus[status]
+		h := stats.byStatus[a.status]
 		if h == nil {
 			h = newHistogram()
-			stats.byStatus[status] = h
+			stats.byStatus[a.status] = h
 		}
 		h.record(took)
+		if r.cfg.HonorRetryAfter && a.retryAfter > 0 {
+			wait(ctx, min(a.retryAfter, time.Until(deadline)))
+		}
+	}
+}
+
+// wait sleeps for d or until ctx ends.
+func wait(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
 

@@ -102,6 +102,7 @@ func TestRawSenderReadsEveryKindOfAnswer(t *testing.T) {
 			w.WriteHeader(http.StatusNoContent)
 		case "/close":
 			w.Header().Set("Connection", "close")
+			w.Header().Set("Retry-After", "2")
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 	}))
@@ -120,19 +121,31 @@ func TestRawSenderReadsEveryKindOfAnswer(t *testing.T) {
 	ctx := context.Background()
 	for i, c := range []struct {
 		path string
-		want int
-	}{{"/fixed", 200}, {"/chunked", 201}, {"/empty", 204}, {"/fixed", 200}, {"/close", 503}, {"/fixed", 200}} {
+		want answer
+	}{{"/fixed", answer{200, 0}}, {"/chunked", answer{201, 0}}, {"/empty", answer{204, 0}}, {"/fixed", answer{200, 0}},
+		{"/close", answer{503, 2 * time.Second}}, {"/fixed", answer{200, 0}}} {
 		got := snd.send(ctx, call{method: http.MethodPost, path: c.path, token: "tok", key: "k1", body: []byte(`{}`)})
 		if got != c.want {
-			t.Errorf("request %d to %s: status %d, want %d", i, c.path, got, c.want)
+			t.Errorf("request %d to %s: %+v, want %+v", i, c.path, got, c.want)
 		}
 	}
 	if n := conns.Load(); n != 2 {
 		t.Errorf("%d connections, want 2 (one closed by the server)", n)
 	}
 	srv.Close()
-	if got := snd.send(ctx, call{method: http.MethodGet, path: "/fixed"}); got != 0 {
-		t.Errorf("a stopped server answered %d, want 0", got)
+	if got := snd.send(ctx, call{method: http.MethodGet, path: "/fixed"}); got != (answer{}) {
+		t.Errorf("a stopped server answered %+v, want none", got)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	for v, want := range map[string]time.Duration{
+		"1": time.Second, " 30 ": 30 * time.Second, "3600": maxRetryAfter,
+		"0": 0, "-1": 0, "": 0, "Wed, 21 Oct 2015 07:28:00 GMT": 0,
+	} {
+		if got := parseRetryAfter([]byte(v)); got != want {
+			t.Errorf("Retry-After %q: %v, want %v", v, got, want)
+		}
 	}
 }
 
@@ -162,7 +175,7 @@ func BenchmarkTrivialServer(b *testing.B) {
 			}
 			defer snd.close()
 			for left.Add(-1) >= 0 {
-				if snd.send(context.Background(), call{method: http.MethodGet, path: "/api/info", token: strings.Repeat("t", 43)}) == http.StatusOK {
+				if snd.send(context.Background(), call{method: http.MethodGet, path: "/api/info", token: strings.Repeat("t", 43)}).status == http.StatusOK {
 					ok.Add(1)
 				}
 			}

@@ -95,6 +95,7 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	cpuProfile := fs.String("cpuprofile", "", "write the server's CPU profile during the load to this file (not with --target)")
 	zone := fs.String("zone", envOr(getenv, "COFFER_ZONE", "Asia/Shanghai"), "time zone of calendar days")
 	pgbench := fs.Bool("pgbench", false, "with a PostgreSQL --db, also run pgbench's default script at --connections clients for --duration on the same server before the load, and print its tps beside (it drops and makes again the pgbench_* tables of that database)")
+	retryAfter := fs.Bool("retry-after", true, "wait as an answer's Retry-After header asks (503s carry one) before the connection's next request, as a well-behaved client does; false: ask again at once")
 	bills := fs.Int64("bills", 0, "before the load, write this many bills of past transfers among the users straight to the database (e.g. 10000000)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -182,6 +183,7 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	lcfg := loadgen.Config{
 		BaseURL: base, Scenarios: scenarios, Duration: *duration, Connections: *connections,
 		Users: *users, MaxRequests: *maxRequests, Progress: stderr, Client: *client,
+		HonorRetryAfter: *retryAfter,
 	}
 	if bank != nil {
 		lcfg.Fund = func(ctx context.Context, mobile string, amount coffer.Amount) error {
