@@ -104,8 +104,11 @@ type Tx interface {
 	// next.
 	UncountAttempt(ctx context.Context, key string, windowStart time.Time) error
 
-	// PutIdempotent stores a payment's answer under its key; it fails with
-	// ErrIdempotencyReuse if the key is taken.
+	// PutIdempotent stores a payment's answer under its key. A key
+	// already taken fails the transaction with ErrIdempotencyReuse: from
+	// this call, or (where the store sends the insert with the commit)
+	// from Update itself, so a caller acts on Update's error, not only on
+	// this one's.
 	PutIdempotent(ctx context.Context, r IdempotentRecord) error
 
 	// Post applies a transaction: every leg or none. It fails with the

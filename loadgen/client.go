@@ -54,11 +54,14 @@ const maxRetryAfter = time.Minute
 // parseRetryAfter reads a Retry-After value in seconds (the HTTP-date
 // form is not used by the servers measured, and counts as none).
 func parseRetryAfter(v []byte) time.Duration {
-	n, err := strconv.Atoi(string(bytes.TrimSpace(v)))
-	if err != nil || n <= 0 {
+	n, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 10, 64)
+	switch {
+	case errors.Is(err, strconv.ErrRange) || err == nil && n > uint64(maxRetryAfter/time.Second):
+		return maxRetryAfter // compared before multiplying, which could overflow
+	case err != nil:
 		return 0
 	}
-	return min(time.Duration(n)*time.Second, maxRetryAfter)
+	return time.Duration(n) * time.Second
 }
 
 // stdSender sends through the run's shared net/http client.

@@ -142,6 +142,7 @@ func TestParseRetryAfter(t *testing.T) {
 	for v, want := range map[string]time.Duration{
 		"1": time.Second, " 30 ": 30 * time.Second, "3600": maxRetryAfter,
 		"0": 0, "-1": 0, "": 0, "Wed, 21 Oct 2015 07:28:00 GMT": 0,
+		"9223372037": maxRetryAfter, "18446744074": maxRetryAfter, "99999999999999999999": maxRetryAfter,
 	} {
 		if got := parseRetryAfter([]byte(v)); got != want {
 			t.Errorf("Retry-After %q: %v, want %v", v, got, want)
