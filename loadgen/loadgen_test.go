@@ -191,3 +191,37 @@ func BenchmarkTrivialServer(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 }
+
+// TestWorkerWaitsAsRetryAfterAsks: a connection told 503 with
+// Retry-After waits before its next request when the run honors it, and
+// asks again at once when it does not.
+func TestWorkerWaitsAsRetryAfterAsks(t *testing.T) {
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	for _, honor := range []bool{true, false} {
+		requests.Store(0)
+		r := &Runner{cfg: Config{BaseURL: srv.URL, HonorRetryAfter: honor, MaxRequests: 100_000}, scenario: ScenarioInfo,
+			users: []benchUser{{token: "tok"}}}
+		stats := &workerStats{all: newHistogram(), byStatus: map[int]*histogram{}}
+		start := time.Now()
+		r.worker(context.Background(), 1, start.Add(1500*time.Millisecond), stats)
+		n := requests.Load()
+		switch {
+		case honor && n != 2: // at 0 s and at 1 s; the wait after the second ends at the deadline
+			t.Errorf("honoring Retry-After: %d requests in 1.5 s, want 2", n)
+		case !honor && n < 50:
+			t.Errorf("not honoring Retry-After: %d requests in 1.5 s, want many", n)
+		}
+		if took := time.Since(start); took > 2500*time.Millisecond {
+			t.Errorf("honor=%v: the worker ran %v past a 1.5 s deadline", honor, took)
+		}
+		if got := stats.byStatus[http.StatusServiceUnavailable]; got == nil || got.total != n {
+			t.Errorf("honor=%v: 503s recorded %v, want %d", honor, got, n)
+		}
+	}
+}
