@@ -1,7 +1,8 @@
 // Package password hashes login passwords with argon2id and keys payment
 // passwords with HMAC-SHA-256. Hashing is bounded by a semaphore sized to the
 // cores: past a bounded queue it fails fast with ErrOverloaded instead of
-// piling requests up.
+// piling requests up. It runs in the calling process or in a worker process
+// of its own (Worker).
 package password
 
 import (
@@ -42,18 +43,53 @@ const (
 // Hasher hashes and verifies login passwords.
 type Hasher struct {
 	params     Params
-	slots      chan struct{}
+	slots      chan struct{} // hashes in flight
 	waiting    atomic.Int64
 	maxWaiting int64
 	dummy      string // verified against for unknown users, to equalise time
+	deriveKey  func(ctx context.Context, pw, salt []byte, p Params, keyLen uint32) ([]byte, error)
 }
 
-// NewHasher returns a Hasher with params, running at most one hash per core.
+// NewHasher returns a Hasher with params that hashes in this process,
+// running at most one hash per core.
 func NewHasher(params Params) *Hasher {
-	cores := runtime.GOMAXPROCS(0)
-	h := &Hasher{params: params, slots: make(chan struct{}, cores), maxWaiting: int64(cores * maxWaitingPerCore)}
-	h.dummy = h.hash("coffer-dummy-password")
+	h, err := newHasher(params, deriveKeyHere, 1)
+	if err != nil {
+		panic(err) // hashing here fails only when crypto/rand does
+	}
 	return h
+}
+
+// NewWorkerHasher returns a Hasher with params that hashes in w's process.
+// It keeps two hashes per core in flight, so that a worker core that
+// finishes one finds the next already waiting instead of idling for a
+// round trip between the processes; the worker still runs one per core.
+// It fails when the worker cannot hash.
+func NewWorkerHasher(params Params, w *Worker) (*Hasher, error) {
+	return newHasher(params, w.deriveKey, 2)
+}
+
+func newHasher(params Params, deriveKey func(context.Context, []byte, []byte, Params, uint32) ([]byte, error), inFlightPerCore int) (*Hasher, error) {
+	cores := runtime.GOMAXPROCS(0)
+	h := &Hasher{
+		params:     params,
+		slots:      make(chan struct{}, cores*inFlightPerCore),
+		maxWaiting: int64(cores * maxWaitingPerCore),
+		deriveKey:  deriveKey,
+	}
+	dummy, err := h.hash(context.Background(), "coffer-dummy-password")
+	if err != nil {
+		return nil, err
+	}
+	h.dummy = dummy
+	return h, nil
+}
+
+func deriveKeyHere(_ context.Context, pw, salt []byte, p Params, keyLen uint32) ([]byte, error) {
+	if !p.withinBounds(keyLen) {
+		return nil, fmt.Errorf("argon2id parameters out of bounds: %+v", p)
+	}
+	return argon2.IDKey(pw, salt, p.TimeCost, p.MemoryKiB, p.Parallelism, keyLen), nil
 }
 
 func (h *Hasher) acquire(ctx context.Context) error {
@@ -82,18 +118,25 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 		return "", err
 	}
 	defer h.release()
-	return h.hash(pw), nil
+	return h.hash(ctx, pw)
 }
 
-func (h *Hasher) hash(pw string) string {
+func (h *Hasher) hash(ctx context.Context, pw string) (string, error) {
+	if len(pw) > maxInput {
+		// Callers validate passwords first (at most 128 characters).
+		return "", fmt.Errorf("password of %d bytes is too long to hash", len(pw))
+	}
 	salt := make([]byte, saltBytes)
 	if _, err := rand.Read(salt); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
+		return "", err
 	}
 	p := h.params
-	key := argon2.IDKey([]byte(pw), salt, p.TimeCost, p.MemoryKiB, p.Parallelism, keyBytes)
+	key, err := h.deriveKey(ctx, []byte(pw), salt, p, keyBytes)
+	if err != nil {
+		return "", err
+	}
 	enc := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.MemoryKiB, p.TimeCost, p.Parallelism, enc.EncodeToString(salt), enc.EncodeToString(key))
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.MemoryKiB, p.TimeCost, p.Parallelism, enc.EncodeToString(salt), enc.EncodeToString(key)), nil
 }
 
 // Verify reports whether pw matches encoded. An empty encoded (an unknown
@@ -103,30 +146,37 @@ func (h *Hasher) Verify(ctx context.Context, encoded, pw string) (bool, error) {
 		return false, err
 	}
 	defer h.release()
-	if encoded == "" {
-		verify(h.dummy, pw)
-		return false, nil
+	if encoded == "" || len(pw) > maxInput {
+		// No stored password is that long (at most 128 characters): the
+		// dummy check takes the time a real one would.
+		_, err := h.verify(ctx, h.dummy, pw[:min(len(pw), maxInput)])
+		return false, err
 	}
-	return verify(encoded, pw), nil
+	return h.verify(ctx, encoded, pw)
 }
 
-func verify(encoded, pw string) bool {
+// verify reports false, without an error, for an encoded hash it cannot
+// read or whose parameters are out of bounds: no password matches it.
+func (h *Hasher) verify(ctx context.Context, encoded, pw string) (bool, error) {
 	parts := strings.Split(encoded, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false
+		return false, nil
 	}
 	var p Params
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.TimeCost, &p.Parallelism); err != nil {
-		return false
+		return false, nil
 	}
 	enc := base64.RawStdEncoding
 	salt, err1 := enc.DecodeString(parts[4])
 	want, err2 := enc.DecodeString(parts[5])
-	if err1 != nil || err2 != nil || len(want) == 0 {
-		return false
+	if err1 != nil || err2 != nil || len(salt) > maxInput || !p.withinBounds(uint32(len(want))) {
+		return false, nil
 	}
-	got := argon2.IDKey([]byte(pw), salt, p.TimeCost, p.MemoryKiB, p.Parallelism, uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1
+	got, err := h.deriveKey(ctx, []byte(pw), salt, p, uint32(len(want)))
+	if err != nil {
+		return false, err
+	}
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
 // PayKeyer keys 6-digit payment passwords with HMAC-SHA-256 under a server

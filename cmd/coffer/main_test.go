@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -49,14 +52,16 @@ func buildCoffer(t *testing.T) string {
 
 var listenRE = regexp.MustCompile(`coffer listening"? addr=(\S+)`)
 
-// startServer runs the server in-process on a free port and returns its
-// base URL and a function that stops it and returns run's error.
-func startServer(t *testing.T, db string) (string, func() error) {
+// startServer runs the server in-process on a free port, with serve's
+// flags after the address and database, and returns its base URL and a
+// function that stops it and returns run's error.
+func startServer(t *testing.T, db string, flags ...string) (string, func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--db", db}, noEnv, logs, logs) }()
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db}, flags...)
+	go func() { done <- run(ctx, args, noEnv, logs, logs) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if m := listenRE.FindStringSubmatch(logs.String()); m != nil {
@@ -103,6 +108,67 @@ func TestServeAnswersHealthAndStopsGracefully(t *testing.T) {
 	}
 	if _, err := os.Stat(db + ".secret"); err != nil {
 		t.Errorf("the server secret was not created beside the database: %v", err)
+	}
+}
+
+// passwordWorkers lists the password workers this process runs: its
+// children started with the worker command.
+func passwordWorkers(t *testing.T) []int {
+	t.Helper()
+	// A child is listed under the thread that started it.
+	lists, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", os.Getpid()))
+	if len(lists) == 0 {
+		t.Skip("this system does not list a process's children")
+	}
+	var children []string
+	for _, l := range lists {
+		b, _ := os.ReadFile(l)
+		children = append(children, strings.Fields(string(b))...)
+	}
+	var workers []int
+	for _, f := range children {
+		cmdline, err := os.ReadFile("/proc/" + f + "/cmdline")
+		if err == nil && strings.Contains(string(cmdline), "\x00"+passwordWorkerCommand) {
+			pid, _ := strconv.Atoi(f)
+			workers = append(workers, pid)
+		}
+	}
+	return workers
+}
+
+// TestServeHashesPasswordsInAWorker: by default serve hashes login
+// passwords in a worker process of its own, which ends with the server;
+// with --password-worker=false, in the server. Both register and log in.
+func TestServeHashesPasswordsInAWorker(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	for _, worker := range []bool{true, false} {
+		t.Run(fmt.Sprintf("worker=%v", worker), func(t *testing.T) {
+			base, stopServer := startServer(t, filepath.Join(t.TempDir(), "coffer.db"), fmt.Sprintf("--password-worker=%v", worker))
+			stop := sync.OnceValue(stopServer)
+			defer stop()
+			user := map[string]string{"username": "alice", "password": "correct horse", "email": "alice@example.com", "mobile": "13800138000", "cardnum": "6222020200112233446"}
+			if a := call(t, "POST", base+"/api/user", "", user); a.status != 201 {
+				t.Fatalf("register: %d %s", a.status, a.Error)
+			}
+			if a := call(t, "POST", base+"/api/login", "", map[string]string{"username": "alice", "password": "correct horse"}); a.status != 200 {
+				t.Fatalf("login: %d %s", a.status, a.Error)
+			}
+			if a := call(t, "POST", base+"/api/login", "", map[string]string{"username": "alice", "password": "correct horsE"}); a.status != 401 {
+				t.Fatalf("login with a wrong password: %d %s", a.status, a.Error)
+			}
+			workers := passwordWorkers(t)
+			if want := map[bool]int{true: 1, false: 0}[worker]; len(workers) != want {
+				t.Fatalf("%d password workers running, want %d", len(workers), want)
+			}
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			if left := passwordWorkers(t); len(left) != 0 {
+				t.Fatalf("password workers %v still running after the server stopped", left)
+			}
+		})
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"runtime/debug"
 	"time"
 
@@ -71,12 +72,32 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdFund(ctx, rest, getenv, stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, rest, getenv, stdout, stderr)
+	case passwordWorkerCommand:
+		return password.ServeWorker(os.Stdin, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
 	return usageError{fmt.Sprintf("unknown command %q", cmd)}
+}
+
+// passwordWorkerCommand is the hidden command that runs a password hashing
+// worker on standard input and output, for serve to start.
+const passwordWorkerCommand = "password-worker"
+
+// newPasswordWorker describes this program, run as the password hashing
+// worker, writing its complaints to stderr.
+func newPasswordWorker(stderr io.Writer) (*password.Worker, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("finding this program to run the password worker: %w", err)
+	}
+	return password.NewWorker(func() *exec.Cmd {
+		cmd := exec.Command(exe, passwordWorkerCommand)
+		cmd.Stderr = stderr
+		return cmd
+	}), nil
 }
 
 // common holds the flags every command shares.
@@ -136,6 +157,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	logJSON := fs.Bool("log-json", false, "write logs as JSON")
 	logFlush := fs.Duration("log-flush", 100*time.Millisecond, "write the log out at this interval instead of a write per line (0: a write per line)")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this separate address, e.g. 127.0.0.1:6060 (off by default; never expose it)")
+	hashWorker := fs.Bool("password-worker", true, "hash login passwords in a worker process of lower priority, so that hashing neither delays other requests nor loads the server's garbage collector (false: in the server process)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -188,7 +210,20 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	bank := coffer.NewBank(store, password.NewHasher(password.DefaultParams), keyer, cfg, time.Now)
+	var hasher *password.Hasher
+	if *hashWorker {
+		worker, err := newPasswordWorker(stderr)
+		if err != nil {
+			return err
+		}
+		defer worker.Close() // after the server's shutdown: deferred earlier
+		if hasher, err = password.NewWorkerHasher(password.DefaultParams, worker); err != nil {
+			return err
+		}
+	} else {
+		hasher = password.NewHasher(password.DefaultParams)
+	}
+	bank := coffer.NewBank(store, hasher, keyer, cfg, time.Now)
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -1,9 +1,31 @@
 package main
 
 import (
+	"os"
 	"testing"
 
 	"coffer/internal/pgtest"
+	"coffer/password"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+// TestMain also serves as the password worker that serve starts: in tests
+// this program is the test binary.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == passwordWorkerCommand {
+		if err := password.ServeWorker(os.Stdin, os.Stdout); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	quickRaceExit()
+	pgtest.Main(m)
+}
+
+// quickRaceExit spares each password worker a test's server starts the
+// race detector's second of sleep at exit, which the server's shutdown
+// waits out.
+func quickRaceExit() {
+	if os.Getenv("GORACE") == "" {
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
+}

@@ -1,0 +1,315 @@
+package password
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"coffer"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// workerArg makes this test binary a password worker (see TestMain).
+const workerArg = "password-worker-for-test"
+
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == workerArg {
+		if err := ServeWorker(os.Stdin, os.Stdout); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	quickRaceExit()
+	os.Exit(m.Run())
+}
+
+// quickRaceExit spares each worker this test binary starts the race
+// detector's second of sleep at exit, which Worker.Close waits out.
+func quickRaceExit() {
+	if os.Getenv("GORACE") == "" {
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
+}
+
+// testWorker runs this test binary as a worker.
+func testWorker(t testing.TB) *Worker {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewWorker(func() *exec.Cmd {
+		cmd := exec.Command(exe, workerArg)
+		cmd.Stderr = os.Stderr
+		return cmd
+	})
+	t.Cleanup(func() { w.Close() })
+	return w
+}
+
+func benchmarkHasher(b *testing.B, h *Hasher) {
+	encoded, err := h.Hash(context.Background(), "correct horse")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if ok, err := h.Verify(context.Background(), encoded, "correct horse"); !ok || err != nil {
+				b.Errorf("verify: %v %v", ok, err)
+			}
+		}
+	})
+}
+
+// BenchmarkVerifyHere and BenchmarkVerifyWorker compare the rate of
+// argon2id verifications with the default parameters in this process and
+// in a worker process, one verification in flight per processor.
+func BenchmarkVerifyHere(b *testing.B) { benchmarkHasher(b, NewHasher(DefaultParams)) }
+
+func BenchmarkVerifyWorker(b *testing.B) {
+	h, err := NewWorkerHasher(DefaultParams, testWorker(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchmarkHasher(b, h)
+}
+
+// workerPID is the process id of w's running worker, 0 when none runs.
+func workerPID(w *Worker) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.proc == nil {
+		return 0
+	}
+	return w.proc.cmd.Process.Pid
+}
+
+// TestWorkerDiesAndIsStartedAgain: hashes in flight when the worker dies
+// fail as unavailable (503, retry later), not as a wrong password; the
+// next hash starts a new worker.
+func TestWorkerDiesAndIsStartedAgain(t *testing.T) {
+	ctx := context.Background()
+	defer func(d time.Duration) { restartBackoff = d }(restartBackoff)
+	restartBackoff = 0
+	w := testWorker(t)
+	// Slow parameters, so that the hashes are still in flight at the kill.
+	slow := Params{TimeCost: 3, MemoryKiB: 64 * 1024, Parallelism: 1}
+	h, err := NewWorkerHasher(slow, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	encoded, err := h.Hash(ctx, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := workerPID(w)
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := h.Verify(ctx, encoded, "pw")
+			errs <- err
+		}()
+	}
+	time.Sleep(20 * time.Millisecond) // both sent
+	syscall.Kill(first, syscall.SIGKILL)
+	for range 2 {
+		if err := <-errs; !coffer.IsCode(err, coffer.ErrUnavailable) {
+			t.Errorf("a hash in flight when the worker died: %v, want %s", err, coffer.ErrUnavailable)
+		}
+	}
+	if ok, err := h.Verify(ctx, encoded, "pw"); !ok || err != nil {
+		t.Fatalf("after the worker died: %v, %v", ok, err)
+	}
+	if second := workerPID(w); second == 0 || second == first {
+		t.Fatalf("worker pid %d after restart, was %d", second, first)
+	}
+}
+
+// TestWorkerThatCannotStart: unavailable, and a second attempt waits for
+// the backoff instead of costing a fork per login. So does a worker that
+// dies at once.
+func TestWorkerThatCannotStart(t *testing.T) {
+	var starts atomic.Int64
+	w := NewWorker(func() *exec.Cmd {
+		starts.Add(1)
+		return exec.Command("/nonexistent/coffer-worker")
+	})
+	defer w.Close()
+	if _, err := NewWorkerHasher(testParams, w); !coffer.IsCode(err, coffer.ErrUnavailable) {
+		t.Fatalf("NewWorkerHasher: %v, want %s", err, coffer.ErrUnavailable)
+	}
+	if _, err := w.deriveKey(context.Background(), []byte("pw"), []byte("salt"), testParams, 32); !coffer.IsCode(err, coffer.ErrUnavailable) {
+		t.Fatalf("deriveKey: %v, want %s", err, coffer.ErrUnavailable)
+	}
+	if n := starts.Load(); n != 1 {
+		t.Fatalf("%d starts within the backoff, want 1", n)
+	}
+
+	starts.Store(0)
+	dies := NewWorker(func() *exec.Cmd {
+		starts.Add(1)
+		return exec.Command("true")
+	})
+	defer dies.Close()
+	for range 3 {
+		if _, err := dies.deriveKey(context.Background(), []byte("pw"), []byte("salt"), testParams, 32); !coffer.IsCode(err, coffer.ErrUnavailable) {
+			t.Fatalf("a worker that dies at once: %v, want %s", err, coffer.ErrUnavailable)
+		}
+	}
+	if n := starts.Load(); n != 1 {
+		t.Fatalf("%d starts of a worker that dies at once, want 1", n)
+	}
+}
+
+// TestCallerGivesUpOnAWorkerHash: a caller whose context ends stops
+// waiting; the answer that comes later is dropped and the worker goes on.
+func TestCallerGivesUpOnAWorkerHash(t *testing.T) {
+	w := testWorker(t)
+	h, err := NewWorkerHasher(testParams, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := Params{TimeCost: 3, MemoryKiB: 64 * 1024, Parallelism: 1}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	if _, err := w.deriveKey(ctx, []byte("pw"), []byte("saltsaltsaltsalt"), slow, 32); !coffer.IsCode(err, coffer.ErrOverloaded) {
+		t.Fatalf("given up: %v, want %s", err, coffer.ErrOverloaded)
+	}
+	encoded, err := h.Hash(context.Background(), "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := h.Verify(context.Background(), encoded, "pw"); !ok || err != nil {
+		t.Fatalf("after a caller gave up: %v, %v", ok, err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.proc.mu.Lock()
+	defer w.proc.mu.Unlock()
+	if n := len(w.proc.pending); n != 0 {
+		t.Fatalf("%d answers still awaited", n)
+	}
+}
+
+func TestClosedWorker(t *testing.T) {
+	w := testWorker(t)
+	h, err := NewWorkerHasher(testParams, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := workerPID(w)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, 0); err == nil {
+		t.Errorf("worker %d still running after Close", pid)
+	}
+	if _, err := h.Hash(context.Background(), "pw"); !coffer.IsCode(err, coffer.ErrUnavailable) {
+		t.Fatalf("Hash after Close: %v, want %s", err, coffer.ErrUnavailable)
+	}
+}
+
+// TestWorkerRefusesParametersOutOfBounds speaks the protocol to
+// ServeWorker directly: an answer for each request, by id, and an empty
+// key for parameters it will not compute.
+func TestWorkerRefusesParametersOutOfBounds(t *testing.T) {
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- ServeWorker(inR, outW) }()
+	huge := Params{TimeCost: 1, MemoryKiB: maxMemoryKiB + 1, Parallelism: 1}
+	go func() {
+		inW.Write(appendRequest(nil, 7, []byte("pw"), []byte("saltsaltsaltsalt"), huge, 32))
+		inW.Write(appendRequest(nil, 8, []byte("pw"), []byte("saltsaltsaltsalt"), testParams, 32))
+	}()
+	r := bufio.NewReader(outR)
+	keys := map[uint32][]byte{}
+	for range 2 {
+		id, key, err := readAnswer(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[id] = key
+	}
+	want := argon2.IDKey([]byte("pw"), []byte("saltsaltsaltsalt"), 1, 64, 1, 32)
+	if len(keys[7]) != 0 || !bytes.Equal(keys[8], want) {
+		t.Fatalf("answers %x", keys)
+	}
+	inW.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("ServeWorker at the end of its input: %v", err)
+	}
+}
+
+// TestWorkerRunsAtALowerPriority reads the nice value of each of the
+// worker's threads.
+func TestWorkerRunsAtALowerPriority(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("priority is lowered on Linux only")
+	}
+	w := testWorker(t)
+	if _, err := NewWorkerHasher(testParams, w); err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", workerPID(w)))
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("threads of the worker: %v %v", tasks, err)
+	}
+	for _, task := range tasks {
+		stat, err := os.ReadFile(task)
+		if err != nil {
+			continue // the thread exited
+		}
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if nice := fields[16]; nice != strconv.Itoa(workerNice) { // field 19
+			t.Errorf("%s: nice %s, want %d", task, nice, workerNice)
+		}
+	}
+}
+
+// TestPollableMakesABlockingPipePollable: a read deadline, which works
+// only on files the runtime polls, works on the pipe pollable returns.
+func TestPollableMakesABlockingPipePollable(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("pipes are made pollable on Linux only")
+	}
+	var fds [2]int
+	if err := syscall.Pipe(fds[:]); err != nil {
+		t.Fatal(err)
+	}
+	blocking := os.NewFile(uintptr(fds[0]), "pipe")
+	defer syscall.Close(fds[1])
+	if err := blocking.SetReadDeadline(time.Now()); !errors.Is(err, os.ErrNoDeadline) {
+		t.Fatalf("a blocking pipe took a deadline: %v", err)
+	}
+	f := pollable(blocking)
+	if f == nil {
+		t.Fatal("pollable returned nil for a pipe")
+	}
+	defer f.Close()
+	if err := f.SetReadDeadline(time.Now().Add(10 * time.Millisecond)); err != nil {
+		t.Fatalf("SetReadDeadline: %v", err)
+	}
+	if _, err := f.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read of an empty pollable pipe: %v, want a deadline error", err)
+	}
+	if pollable(strings.NewReader("x")) != nil {
+		t.Fatal("pollable of a reader that is no file")
+	}
+}
