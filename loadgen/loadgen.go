@@ -114,9 +114,17 @@ type Config struct {
 	// Client is ClientRaw (the default when empty) or ClientStd.
 	Client string
 	// HonorRetryAfter makes a connection wait as an answer's Retry-After
-	// header asks before its next request, as a well-behaved client
-	// does; without it, a refused connection asks again at once.
+	// header asks, plus a random part of up to a fifth of it, before its
+	// next request, as a well-behaved client does; without it, a refused
+	// connection asks again at once.
 	HonorRetryAfter bool
+	// Ramp spreads the connections' first requests evenly over this long
+	// at the start of each load instead of sending them all in one
+	// instant. Requests sent in one instant are answered one after
+	// another, so the last answer of such a herd measures its size
+	// rather than the server's answer time; clients of a real server
+	// do not arrive together. 0 sends them together.
+	Ramp time.Duration
 }
 
 // needsFunds reports whether one of the scenarios moves money.
@@ -164,6 +172,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("client must be %s or %s", ClientRaw, ClientStd)
 	case c.MaxRequests < 0:
 		return errors.New("the request cap must not be negative")
+	case c.Ramp < 0 || c.Ramp >= c.Duration:
+		return errors.New("the ramp must be at least 0 and shorter than the duration")
 	case needsFunds(c.Scenarios) && c.Fund == nil:
 		return errors.New("a scenario that moves money needs the server's database to deposit funds")
 	}
@@ -302,7 +312,6 @@ type workerStats struct {
 	byStatus map[int]*histogram
 }
 
-// load runs the workers, one per connection, and merges what they measured.
 // Load runs scenario, one of the configuration's, for the configured
 // duration and returns what it measured. Loads run one at a time: a
 // Runner's loads must not overlap.
@@ -322,6 +331,7 @@ func (r *Runner) Load(ctx context.Context, scenario string) (*Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			wait(ctx, r.cfg.Ramp*time.Duration(i)/time.Duration(len(stats)))
 			r.worker(ctx, i, deadline, stats[i])
 		}()
 	}
@@ -386,9 +396,20 @@ func (r *Runner) worker(ctx context.Context, id int, deadline time.Time, stats *
 		}
 		h.record(took)
 		if r.cfg.HonorRetryAfter && a.retryAfter > 0 {
-			wait(ctx, min(a.retryAfter, time.Until(deadline)))
+			wait(ctx, min(a.retryAfter+retryJitter(rng, a.retryAfter), time.Until(deadline)))
 		}
 	}
+}
+
+// retryJitter is a random part of up to a fifth of retryAfter, added to
+// the wait as well-behaved clients do. Without it, the connections refused
+// together come back together, a second later, for as long as the run
+// lasts (see Config.Ramp).
+func retryJitter(rng *rand.Rand, retryAfter time.Duration) time.Duration {
+	if retryAfter < 5 {
+		return 0
+	}
+	return time.Duration(rng.Int64N(int64(retryAfter / 5)))
 }
 
 // wait sleeps for d or until ctx ends.

@@ -61,12 +61,72 @@ func ChildUsage(pid int) (ProcessUsage, error) {
 	return u, nil
 }
 
-// ResetPeakRSS starts process pid's peak resident set (VmHWM) over from
-// its current size, so that a later ChildUsage reports the peak of what
-// came after (the load) rather than of the setup before it. It needs
-// Linux and the right to write /proc/PID/clear_refs.
+// TreeUsage is ChildUsage of process pid and its descendants added up: a
+// server with the password worker it runs. The peak resident sets are
+// added too, an upper bound of their peak together. A descendant that
+// exits between the reads is left out.
+func TreeUsage(pid int) (ProcessUsage, error) {
+	u, err := ChildUsage(pid)
+	if err != nil {
+		return u, err
+	}
+	for _, d := range descendants(pid) {
+		if du, err := ChildUsage(d); err == nil {
+			u.CPU += du.CPU
+			u.PeakRSSKiB += du.PeakRSSKiB
+		}
+	}
+	return u, nil
+}
+
+// descendants lists the processes below pid, from the parent ids in
+// /proc/*/stat.
+func descendants(pid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	children := map[int][]int{}
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue // exited
+		}
+		end := strings.LastIndexByte(string(stat), ')')
+		if end < 0 {
+			continue
+		}
+		fields := strings.Fields(string(stat[end+1:]))
+		if len(fields) < 2 {
+			continue
+		}
+		if ppid, err := strconv.Atoi(fields[1]); err == nil { // field 4
+			children[ppid] = append(children[ppid], p)
+		}
+	}
+	var out []int
+	for queue := children[pid]; len(queue) > 0; queue = queue[1:] {
+		out = append(out, queue[0])
+		queue = append(queue, children[queue[0]]...)
+	}
+	return out
+}
+
+// ResetPeakRSS starts the peak resident set (VmHWM) of process pid and of
+// its descendants over from their current sizes, so that a later
+// TreeUsage reports the peak of what came after (the load) rather than of
+// the setup before it. It needs Linux and the right to write
+// /proc/PID/clear_refs.
 func ResetPeakRSS(pid int) error {
-	return os.WriteFile("/proc/"+strconv.Itoa(pid)+"/clear_refs", []byte("5"), 0)
+	err := os.WriteFile("/proc/"+strconv.Itoa(pid)+"/clear_refs", []byte("5"), 0)
+	for _, d := range descendants(pid) {
+		os.WriteFile("/proc/"+strconv.Itoa(d)+"/clear_refs", []byte("5"), 0)
+	}
+	return err
 }
 
 // SelfUsage is this process's CPU time and peak resident set.

@@ -38,6 +38,9 @@ const (
 const (
 	// benchMaxDuration bounds one run's load.
 	benchMaxDuration = time.Hour
+	// benchRamp is --ramp's default: 64 connections start about 1.6 ms
+	// apart.
+	benchRamp = 100 * time.Millisecond
 	// benchMaxBills bounds --bills.
 	benchMaxBills = 1_000_000_000
 	// serverStartTimeout bounds the wait for the server to answer /healthz.
@@ -56,11 +59,13 @@ type benchReport struct {
 	Server   string `json:"server"`
 	Database string `json:"database"`
 	// ServerCPUS is the server's CPU time (user and system) during the
-	// load; in-process, the whole process's, load generator included.
+	// load, its password worker's included; in-process, the whole
+	// process's, load generator included.
 	ServerCPUS  float64 `json:"server_cpu_s"`
 	ServerCores float64 `json:"server_cores"`
 	// ServerPeakRSSMiB is the server's peak resident memory during the
-	// load (VmHWM, reset when the load starts).
+	// load (VmHWM, reset when the load starts), its password worker's
+	// peak added.
 	ServerPeakRSSMiB float64 `json:"server_peak_rss_mib"`
 	// LoadGeneratorCPUS is this process's CPU time during the load (with
 	// an in-process server, the server's too).
@@ -95,7 +100,8 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	cpuProfile := fs.String("cpuprofile", "", "write the server's CPU profile during the load to this file (not with --target)")
 	zone := fs.String("zone", envOr(getenv, "COFFER_ZONE", "Asia/Shanghai"), "time zone of calendar days")
 	pgbench := fs.Bool("pgbench", false, "with a PostgreSQL --db, also run pgbench's default script at --connections clients for --duration on the same server before the load, and print its tps beside (it drops and makes again the pgbench_* tables of that database)")
-	retryAfter := fs.Bool("retry-after", true, "wait as an answer's Retry-After header asks (503s carry one) before the connection's next request, as a well-behaved client does; false: ask again at once")
+	retryAfter := fs.Bool("retry-after", true, "wait as an answer's Retry-After header asks (503s carry one), plus up to a fifth more at random, before the connection's next request, as a well-behaved client does; false: ask again at once")
+	ramp := fs.Duration("ramp", benchRamp, "spread the connections' first requests over this long at the start of each scenario (0: all in one instant)")
 	bills := fs.Int64("bills", 0, "before the load, write this many bills of past transfers among the users straight to the database (e.g. 10000000)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -129,7 +135,7 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	scenarios := strings.Split(*scenario, ",")
-	early := loadgen.Config{BaseURL: "http://127.0.0.1", Scenarios: scenarios, Client: *client, Duration: *duration, Connections: *connections, Users: *users, MaxRequests: *maxRequests}
+	early := loadgen.Config{BaseURL: "http://127.0.0.1", Scenarios: scenarios, Client: *client, Duration: *duration, Connections: *connections, Users: *users, MaxRequests: *maxRequests, Ramp: *ramp}
 	if *target == "" || *db != "" {
 		early.Fund = func(context.Context, string, coffer.Amount) error { return nil } // the bench will have the database
 	}
@@ -183,7 +189,7 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	lcfg := loadgen.Config{
 		BaseURL: base, Scenarios: scenarios, Duration: *duration, Connections: *connections,
 		Users: *users, MaxRequests: *maxRequests, Progress: stderr, Client: *client,
-		HonorRetryAfter: *retryAfter,
+		HonorRetryAfter: *retryAfter, Ramp: *ramp,
 	}
 	if bank != nil {
 		lcfg.Fund = func(ctx context.Context, mobile string, amount coffer.Amount) error {
@@ -252,7 +258,9 @@ func benchLoad(ctx context.Context, runner *loadgen.Runner, scenario string, rep
 	}
 	usage := func() (loadgen.ProcessUsage, error) {
 		if pid > 0 {
-			return loadgen.ChildUsage(pid) // this process's own /proc entry when in-process
+			// With the server's password worker; this process's own
+			// /proc entry when in-process.
+			return loadgen.TreeUsage(pid)
 		}
 		return loadgen.ProcessUsage{}, errors.New("not measured")
 	}
