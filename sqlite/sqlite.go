@@ -274,25 +274,26 @@ func (s *Store) View(ctx context.Context, fn func(coffer.ReadTx) error) (err err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	open := false
-	defer func() {
-		if open { // fn failed or panicked: end the transaction before the next View
-			r.Exec(ctx, "ROLLBACK")
+	defer func() { s.readers <- r }()
+	return r.within(func() error {
+		if err := r.Exec(ctx, "BEGIN"); err != nil {
+			return classify(err)
 		}
-		s.readers <- r
-	}()
-	if err := r.Exec(ctx, "BEGIN"); err != nil {
-		return classify(err)
-	}
-	open = true
-	if err := fn(sqlstore.NewTx(r, s.dialect)); err != nil {
-		return classify(err)
-	}
-	if err := r.Exec(ctx, "COMMIT"); err != nil {
-		return classify(err)
-	}
-	open = false
-	return nil
+		committed := false
+		defer func() {
+			if !committed { // fn failed or panicked: end the transaction before the next View
+				r.Exec(ctx, "ROLLBACK")
+			}
+		}()
+		if err := fn(sqlstore.NewTx(r, s.dialect)); err != nil {
+			return classify(err)
+		}
+		if err := r.Exec(ctx, "COMMIT"); err != nil {
+			return classify(err)
+		}
+		committed = true
+		return nil
+	})
 }
 
 // Close stops the writer after it has answered every queued job, waits
@@ -360,6 +361,10 @@ func (s *Store) commit(batch []*job) {
 }
 
 func (s *Store) runBatch(batch []*job, results []error) error {
+	return s.writeConn.within(func() error { return s.runBatchWithin(batch, results) })
+}
+
+func (s *Store) runBatchWithin(batch []*job, results []error) error {
 	ctx := context.Background() // a job's own context may end; the batch must not
 	conn := s.writeConn
 	if err := conn.Exec(ctx, "BEGIN IMMEDIATE"); err != nil {

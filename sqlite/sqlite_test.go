@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -229,6 +230,37 @@ func TestGroupCommitFailingJobRollsBackAlone(t *testing.T) {
 		t.Errorf("%d users, want %d", got, 1+n/2)
 	}
 	storetest.AssertLedger(t, s)
+}
+
+// TestViewPanicKeepsItsReader: a View whose function panics passes the
+// panic on, ends its read transaction, and leaves its connection good for
+// the next View; more panics than there are readers, then reads that
+// work.
+func TestViewPanicKeepsItsReader(t *testing.T) {
+	s := openTemp(t)
+	if err := s.Update(bg, func(tx coffer.Tx) error { return createAndDeposit(bg, tx, 1, 5_00) }); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 * runtime.GOMAXPROCS(0) * 2 {
+		func() {
+			defer func() {
+				if r := recover(); r != "a bug in a read" {
+					t.Fatalf("View %d: recovered %v, want the function's panic", i, r)
+				}
+			}()
+			s.View(bg, func(tx coffer.ReadTx) error {
+				if _, err := tx.UserByMobile(bg, storetest.MobileNumber(1)); err != nil {
+					return err
+				}
+				panic("a bug in a read")
+			})
+		}()
+	}
+	for range 8 {
+		if got, found := cardOf(t, s, 1); !found || got != 5_00 {
+			t.Fatalf("balance %d (found %v) after panicking Views, want 500", got, found)
+		}
+	}
 }
 
 // TestGroupCommitPanicFailsAlone: a job whose function panics after
