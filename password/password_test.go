@@ -14,10 +14,7 @@ var testParams = Params{TimeCost: 1, MemoryKiB: 64, Parallelism: 1}
 // hashers are the two ways a Hasher runs, for tests that hold for both.
 func hashers(t *testing.T) map[string]*Hasher {
 	t.Helper()
-	w, err := NewWorkerHasher(testParams, testWorker(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, w := testWorkerHasher(t, testParams)
 	return map[string]*Hasher{"here": NewHasher(testParams), "worker": w}
 }
 

@@ -61,6 +61,17 @@ func testWorker(t testing.TB) *Worker {
 	return w
 }
 
+// testWorkerHasher is a Hasher with params on a worker of its own.
+func testWorkerHasher(t testing.TB, params Params) (*Worker, *Hasher) {
+	t.Helper()
+	w := testWorker(t)
+	h, err := NewWorkerHasher(params, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, h
+}
+
 func benchmarkHasher(b *testing.B, h *Hasher) {
 	encoded, err := h.Hash(context.Background(), "correct horse")
 	if err != nil {
@@ -83,10 +94,7 @@ func benchmarkHasher(b *testing.B, h *Hasher) {
 func BenchmarkVerifyHere(b *testing.B) { benchmarkHasher(b, NewHasher(DefaultParams)) }
 
 func BenchmarkVerifyWorker(b *testing.B) {
-	h, err := NewWorkerHasher(DefaultParams, testWorker(b))
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, h := testWorkerHasher(b, DefaultParams)
 	benchmarkHasher(b, h)
 }
 
@@ -107,13 +115,8 @@ func TestWorkerDiesAndIsStartedAgain(t *testing.T) {
 	ctx := context.Background()
 	defer func(d time.Duration) { restartBackoff = d }(restartBackoff)
 	restartBackoff = 0
-	w := testWorker(t)
 	// Slow parameters, so that the hashes are still in flight at the kill.
-	slow := Params{TimeCost: 3, MemoryKiB: 64 * 1024, Parallelism: 1}
-	h, err := NewWorkerHasher(slow, w)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, h := testWorkerHasher(t, Params{TimeCost: 3, MemoryKiB: 64 * 1024, Parallelism: 1})
 	encoded, err := h.Hash(ctx, "pw")
 	if err != nil {
 		t.Fatal(err)
@@ -180,11 +183,7 @@ func TestWorkerThatCannotStart(t *testing.T) {
 // TestCallerGivesUpOnAWorkerHash: a caller whose context ends stops
 // waiting; the answer that comes later is dropped and the worker goes on.
 func TestCallerGivesUpOnAWorkerHash(t *testing.T) {
-	w := testWorker(t)
-	h, err := NewWorkerHasher(testParams, w)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, h := testWorkerHasher(t, testParams)
 	slow := Params{TimeCost: 3, MemoryKiB: 64 * 1024, Parallelism: 1}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
 	defer cancel()
@@ -208,11 +207,7 @@ func TestCallerGivesUpOnAWorkerHash(t *testing.T) {
 }
 
 func TestClosedWorker(t *testing.T) {
-	w := testWorker(t)
-	h, err := NewWorkerHasher(testParams, w)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, h := testWorkerHasher(t, testParams)
 	pid := workerPID(w)
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
@@ -263,10 +258,7 @@ func TestWorkerRunsAtALowerPriority(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("priority is lowered on Linux only")
 	}
-	w := testWorker(t)
-	if _, err := NewWorkerHasher(testParams, w); err != nil {
-		t.Fatal(err)
-	}
+	w, _ := testWorkerHasher(t, testParams)
 	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", workerPID(w)))
 	if err != nil || len(tasks) == 0 {
 		t.Fatalf("threads of the worker: %v %v", tasks, err)
