@@ -6,11 +6,6 @@ import (
 	"syscall"
 )
 
-// workerNice is the worker's nice value: the kernel gives a thread at nice
-// 10 about a tenth of the share of one at 0, so the server's threads win a
-// contended core and the worker still has every idle one.
-const workerNice = 10
-
 // lowerPriority sets every thread of this process to workerNice. On Linux
 // a nice value belongs to a thread, and threads started later inherit it
 // from the thread that starts them, so all of them are changed; a second
@@ -29,20 +24,27 @@ func lowerPriority() {
 	}
 }
 
-// pollable returns the pipe or socket rw, when it is one, as a file the
-// runtime waits on with its poller; else nil. A worker's standard input is
-// a blocking pipe: a goroutine reading it holds a thread in read(2), and
-// the processor that thread held is taken back only by the runtime's
-// monitor, up to 10 ms later, while a hash waits to run on it. That left
-// an eighth of the worker's cores idle.
+// pollable returns a duplicate of the pipe or socket rw, when it is one,
+// that the runtime waits on with its poller; else nil. The caller still
+// owns rw. A worker's standard input is a blocking pipe: a goroutine
+// reading it holds a thread in read(2), and the processor that thread held
+// is taken back only by the runtime's monitor, up to 10 ms later, while a
+// hash waits to run on it. That left an eighth of the worker's cores idle.
+// (Non-blocking mode belongs to the open file, so rw becomes non-blocking
+// too.)
 func pollable(rw any) *os.File {
 	f, ok := rw.(*os.File)
 	if !ok {
 		return nil
 	}
-	fd := f.Fd()
-	if err := syscall.SetNonblock(int(fd), true); err != nil {
+	fd, err := syscall.Dup(int(f.Fd()))
+	if err != nil {
 		return nil
 	}
-	return os.NewFile(fd, f.Name())
+	syscall.CloseOnExec(fd)
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		syscall.Close(fd)
+		return nil
+	}
+	return os.NewFile(uintptr(fd), f.Name())
 }

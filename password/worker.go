@@ -158,8 +158,22 @@ func (p *workerProc) isDead() bool {
 	return p.dead
 }
 
-// deriveKey asks the worker for argon2id(pw, salt) with params.
+// hashDeadline is how long a worker may take to answer a hash before it
+// is taken for hung and killed: far above a hash's time (tens of
+// milliseconds, a few hashes queued per core).
+var hashDeadline = 10 * time.Second
+
+// deriveKey asks the worker for argon2id(pw, salt) with params. Once the
+// request is sent, the caller's context is no longer watched: the caller
+// holds its hashing slot until the worker answers, so that callers who
+// give up (a client that disconnects) cannot queue more work in the worker
+// than the slots allow. A worker that does not answer within hashDeadline
+// is killed; the hashes in flight fail and the next one starts a new
+// worker.
 func (w *Worker) deriveKey(ctx context.Context, pw, salt []byte, params Params, keyLen uint32) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, coffer.Errorf(coffer.ErrOverloaded, "gave up before the password hash was sent")
+	}
 	p, id, err := w.current()
 	if err != nil {
 		return nil, err
@@ -182,22 +196,23 @@ func (w *Worker) deriveKey(ctx context.Context, pw, salt []byte, params Params, 
 		p.mu.Unlock()
 		return nil, coffer.Errorf(coffer.ErrUnavailable, "password hashing worker: %v", err)
 	}
+	deadline := time.NewTimer(hashDeadline)
+	defer deadline.Stop()
+	var key []byte
+	ok := false
 	select {
-	case key, ok := <-ch:
-		if !ok {
-			return nil, coffer.Errorf(coffer.ErrUnavailable, "password hashing worker stopped")
-		}
-		if len(key) == 0 {
-			return nil, fmt.Errorf("password hashing worker refused parameters %+v", params)
-		}
-		return key, nil
-	case <-ctx.Done():
-		// The answer, when it comes, finds no one waiting and is dropped.
-		p.mu.Lock()
-		delete(p.pending, id)
-		p.mu.Unlock()
-		return nil, coffer.Errorf(coffer.ErrOverloaded, "gave up waiting for a password hash")
+	case key, ok = <-ch:
+	case <-deadline.C:
+		p.cmd.Process.Kill() // readAnswers then fails every hash in flight
+		key, ok = <-ch
 	}
+	if !ok {
+		return nil, coffer.Errorf(coffer.ErrUnavailable, "password hashing worker stopped")
+	}
+	if len(key) == 0 {
+		return nil, fmt.Errorf("password hashing worker refused parameters %+v", params)
+	}
+	return key, nil
 }
 
 // Bounds on the parameters hashed: far above those in use, low enough
@@ -297,6 +312,11 @@ func readAnswer(r *bufio.Reader) (uint32, []byte, error) {
 	return binary.LittleEndian.Uint32(head[:4]), key, nil
 }
 
+// workerNice is the worker's nice value: the kernel gives a thread at nice
+// 10 about a tenth of the share of one at 0, so the server's threads win a
+// contended core and the worker still has every idle one.
+const workerNice = 10
+
 // ServeWorker is a worker process's whole work: it reads requests from in
 // until it ends, derives their keys on one goroutine per processor, and
 // writes the answers to out. The goroutines live as long as the worker: a
@@ -312,6 +332,12 @@ func ServeWorker(in io.Reader, out io.Writer) error {
 	if f := pollable(out); f != nil {
 		out = f
 	}
+	return serveRequests(in, out)
+}
+
+// serveRequests is ServeWorker's loop, without its changes to the process
+// and its files.
+func serveRequests(in io.Reader, out io.Writer) error {
 	r := bufio.NewReader(in)
 	w := bufio.NewWriter(out)
 	var wmu sync.Mutex

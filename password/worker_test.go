@@ -108,6 +108,19 @@ func workerPID(w *Worker) int {
 	return w.proc.cmd.Process.Pid
 }
 
+// pendingCount is how many hashes w's running worker has been sent and
+// has not answered.
+func pendingCount(w *Worker) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.proc == nil {
+		return 0
+	}
+	w.proc.mu.Lock()
+	defer w.proc.mu.Unlock()
+	return len(w.proc.pending)
+}
+
 // TestWorkerDiesAndIsStartedAgain: hashes in flight when the worker dies
 // fail as unavailable (503, retry later), not as a wrong password; the
 // next hash starts a new worker.
@@ -129,7 +142,12 @@ func TestWorkerDiesAndIsStartedAgain(t *testing.T) {
 			errs <- err
 		}()
 	}
-	time.Sleep(20 * time.Millisecond) // both sent
+	for deadline := time.Now().Add(10 * time.Second); pendingCount(w) < 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("the two hashes were not sent")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	syscall.Kill(first, syscall.SIGKILL)
 	for range 2 {
 		if err := <-errs; !coffer.IsCode(err, coffer.ErrUnavailable) {
@@ -180,29 +198,71 @@ func TestWorkerThatCannotStart(t *testing.T) {
 	}
 }
 
-// TestCallerGivesUpOnAWorkerHash: a caller whose context ends stops
-// waiting; the answer that comes later is dropped and the worker goes on.
+// TestCallerGivesUpOnAWorkerHash: a caller whose context has ended sends
+// nothing; one whose context ends while the worker hashes still waits for
+// the answer, holding its slot, so that callers who give up cannot queue
+// more work in the worker than the slots allow.
 func TestCallerGivesUpOnAWorkerHash(t *testing.T) {
-	w, h := testWorkerHasher(t, testParams)
+	w, _ := testWorkerHasher(t, testParams)
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := w.deriveKey(ended, []byte("pw"), []byte("saltsaltsaltsalt"), testParams, 32); !coffer.IsCode(err, coffer.ErrOverloaded) {
+		t.Fatalf("a caller that gave up before: %v, want %s", err, coffer.ErrOverloaded)
+	}
 	slow := Params{TimeCost: 3, MemoryKiB: 64 * 1024, Parallelism: 1}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
 	defer cancel()
-	if _, err := w.deriveKey(ctx, []byte("pw"), []byte("saltsaltsaltsalt"), slow, 32); !coffer.IsCode(err, coffer.ErrOverloaded) {
-		t.Fatalf("given up: %v, want %s", err, coffer.ErrOverloaded)
+	key, err := w.deriveKey(ctx, []byte("pw"), []byte("saltsaltsaltsalt"), slow, 32)
+	if err != nil || len(key) != 32 {
+		t.Fatalf("a caller whose context ended during the hash: %x, %v; want the key", key, err)
 	}
-	encoded, err := h.Hash(context.Background(), "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := h.Verify(context.Background(), encoded, "pw"); !ok || err != nil {
-		t.Fatalf("after a caller gave up: %v, %v", ok, err)
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.proc.mu.Lock()
-	defer w.proc.mu.Unlock()
-	if n := len(w.proc.pending); n != 0 {
+	if n := pendingCount(w); n != 0 {
 		t.Fatalf("%d answers still awaited", n)
+	}
+}
+
+// stopped reports whether every thread of process pid is stopped
+// (state T in /proc/PID/task/*/stat).
+func stopped(pid int) bool {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	for _, task := range tasks {
+		stat, err := os.ReadFile(task)
+		if err != nil {
+			continue
+		}
+		if fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])); len(fields) == 0 || fields[0] != "T" {
+			return false
+		}
+	}
+	return len(tasks) > 0
+}
+
+// TestHungWorkerIsKilled: a worker that stops answering is killed after
+// the deadline, its hashes fail as unavailable, and the next hash starts a
+// new worker.
+func TestHungWorkerIsKilled(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	defer func(d, b time.Duration) { hashDeadline, restartBackoff = d, b }(hashDeadline, restartBackoff)
+	hashDeadline, restartBackoff = 300*time.Millisecond, 0
+	w, h := testWorkerHasher(t, testParams)
+	first := workerPID(w)
+	syscall.Kill(first, syscall.SIGSTOP)
+	for deadline := time.Now().Add(10 * time.Second); !stopped(first); { // the stop is asynchronous
+		if time.Now().After(deadline) {
+			t.Fatalf("worker %d did not stop", first)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := h.Hash(context.Background(), "pw"); !coffer.IsCode(err, coffer.ErrUnavailable) {
+		t.Fatalf("a hash on a stopped worker: %v, want %s", err, coffer.ErrUnavailable)
+	}
+	if _, err := h.Hash(context.Background(), "pw"); err != nil {
+		t.Fatalf("after the hung worker was killed: %v", err)
+	}
+	if second := workerPID(w); second == first {
+		t.Fatalf("the hung worker %d is still the one used", first)
 	}
 }
 
@@ -227,7 +287,7 @@ func TestWorkerRefusesParametersOutOfBounds(t *testing.T) {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	done := make(chan error, 1)
-	go func() { done <- ServeWorker(inR, outW) }()
+	go func() { done <- serveRequests(inR, outW) }() // not ServeWorker: it would lower this test process's priority
 	huge := Params{TimeCost: 1, MemoryKiB: maxMemoryKiB + 1, Parallelism: 1}
 	go func() {
 		inW.Write(appendRequest(nil, 7, []byte("pw"), []byte("saltsaltsaltsalt"), huge, 32))
@@ -286,6 +346,7 @@ func TestPollableMakesABlockingPipePollable(t *testing.T) {
 		t.Fatal(err)
 	}
 	blocking := os.NewFile(uintptr(fds[0]), "pipe")
+	defer blocking.Close()
 	defer syscall.Close(fds[1])
 	if err := blocking.SetReadDeadline(time.Now()); !errors.Is(err, os.ErrNoDeadline) {
 		t.Fatalf("a blocking pipe took a deadline: %v", err)

@@ -1,8 +1,10 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
 	"database/sql/driver"
+	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -80,5 +82,35 @@ func TestAssignNeedsAPointer(t *testing.T) {
 	}
 	if err := assign((*coffer.UserID)(nil), int64(1)); err == nil {
 		t.Fatal("assign into a nil pointer")
+	}
+}
+
+// TestStatementArgumentsAreCounted: a prepared statement run with too few
+// arguments fails, as through database/sql, instead of taking the
+// previous run's values.
+func TestStatementArgumentsAreCounted(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "args.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r := <-s.readers
+	defer func() { s.readers <- r }()
+	err = r.within(func() error {
+		var n int64
+		if err := r.QueryRow(ctx, "SELECT ? + ?", int64(1), int64(2)).Scan(&n); err != nil || n != 3 {
+			t.Errorf("SELECT 1 + 2: %d, %v", n, err)
+		}
+		if err := r.QueryRow(ctx, "SELECT ? + ?", int64(5)).Scan(&n); err == nil {
+			t.Errorf("one argument for two placeholders: %d, no error", n)
+		}
+		if err := r.Exec(ctx, "SELECT ?", int64(1), int64(2)); err == nil {
+			t.Error("two arguments for one placeholder: no error")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -48,6 +48,7 @@ type stmtCache struct {
 // returns; nil in the cache: a query that is not prepared.
 type cachedStmt struct {
 	st      *sqlite3.SQLiteStmt
+	inputs  int // placeholders: database/sql checks the arguments against them, and so must we
 	columns int // -1 until a query has counted them
 }
 
@@ -107,9 +108,20 @@ func (c *stmtCache) prepared(query string) *cachedStmt {
 	if err != nil {
 		return nil
 	}
-	cs := &cachedStmt{st: st.(*sqlite3.SQLiteStmt), columns: -1}
+	cs := &cachedStmt{st: st.(*sqlite3.SQLiteStmt), inputs: st.NumInput(), columns: -1}
 	c.stmts[query] = cs
 	return cs
+}
+
+// checkArgs refuses a call whose arguments do not match the statement's
+// placeholders, as database/sql does: SQLite keeps a statement's bindings
+// from one run to the next, so a missing argument would silently take the
+// previous call's value.
+func (cs *cachedStmt) checkArgs(args []any) error {
+	if cs.inputs >= 0 && len(args) != cs.inputs {
+		return fmt.Errorf("sqlite: %d arguments for %d placeholders", len(args), cs.inputs)
+	}
+	return nil
 }
 
 // namedValues converts args as database/sql would for this driver (which
@@ -145,6 +157,9 @@ func (c *stmtCache) Exec(_ context.Context, query string, args ...any) error {
 		return err
 	}
 	if cs := c.prepared(query); cs != nil {
+		if err := cs.checkArgs(args); err != nil {
+			return err
+		}
 		_, err = cs.st.ExecContext(context.Background(), named)
 	} else {
 		_, err = c.dc.ExecContext(context.Background(), query, named)
@@ -164,6 +179,9 @@ func (c *stmtCache) Query(_ context.Context, query string, args ...any) (sqlstor
 	cs := c.prepared(query)
 	var rows driver.Rows
 	if cs != nil {
+		if err := cs.checkArgs(args); err != nil {
+			return nil, err
+		}
 		rows, err = cs.st.QueryContext(context.Background(), named)
 	} else {
 		rows, err = c.dc.QueryContext(context.Background(), query, named)
