@@ -29,16 +29,10 @@ type ProcessUsage struct {
 // set (VmHWM) of process pid from /proc: a child, a server given by its
 // id, or this process itself.
 func ChildUsage(pid int) (ProcessUsage, error) {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	fields, err := statFields(strconv.Itoa(pid))
 	if err != nil {
 		return ProcessUsage{}, err
 	}
-	// The command name (field 2) may hold spaces: count fields after its ')'.
-	end := strings.LastIndexByte(string(stat), ')')
-	if end < 0 {
-		return ProcessUsage{}, fmt.Errorf("unexpected /proc/%d/stat", pid)
-	}
-	fields := strings.Fields(string(stat[end+1:]))
 	if len(fields) < 13 {
 		return ProcessUsage{}, fmt.Errorf("unexpected /proc/%d/stat", pid)
 	}
@@ -59,6 +53,21 @@ func ChildUsage(pid int) (ProcessUsage, error) {
 		}
 	}
 	return u, nil
+}
+
+// statFields reads /proc/PID/stat and returns its fields from the third
+// on (the state): the command name, field 2, may hold spaces, so fields
+// are counted after its closing ')'.
+func statFields(pid string) ([]string, error) {
+	stat, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return nil, err
+	}
+	end := strings.LastIndexByte(string(stat), ')')
+	if end < 0 {
+		return nil, fmt.Errorf("unexpected /proc/%s/stat", pid)
+	}
+	return strings.Fields(string(stat[end+1:])), nil
 }
 
 // TreeUsage is ChildUsage of process pid and its descendants added up: a
@@ -92,17 +101,9 @@ func descendants(pid int) []int {
 		if err != nil {
 			continue
 		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
+		fields, err := statFields(e.Name())
+		if err != nil || len(fields) < 2 {
 			continue // exited
-		}
-		end := strings.LastIndexByte(string(stat), ')')
-		if end < 0 {
-			continue
-		}
-		fields := strings.Fields(string(stat[end+1:]))
-		if len(fields) < 2 {
-			continue
 		}
 		if ppid, err := strconv.Atoi(fields[1]); err == nil { // field 4
 			children[ppid] = append(children[ppid], p)

@@ -221,20 +221,32 @@ func TestCallerGivesUpOnAWorkerHash(t *testing.T) {
 	}
 }
 
-// stopped reports whether every thread of process pid is stopped
-// (state T in /proc/PID/task/*/stat).
-func stopped(pid int) bool {
+// threadStats returns, for each thread of process pid, the fields of
+// /proc/PID/task/TID/stat after the command name: fields[0] is field 3
+// (the state). A thread that exits meanwhile is left out.
+func threadStats(pid int) map[string][]string {
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	out := map[string][]string{}
 	for _, task := range tasks {
 		stat, err := os.ReadFile(task)
 		if err != nil {
 			continue
 		}
-		if fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])); len(fields) == 0 || fields[0] != "T" {
+		out[task] = strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	}
+	return out
+}
+
+// stopped reports whether every thread of process pid is stopped
+// (state T).
+func stopped(pid int) bool {
+	threads := threadStats(pid)
+	for _, fields := range threads {
+		if len(fields) == 0 || fields[0] != "T" {
 			return false
 		}
 	}
-	return len(tasks) > 0
+	return len(threads) > 0
 }
 
 // TestHungWorkerIsKilled: a worker that stops answering is killed after
@@ -319,16 +331,11 @@ func TestWorkerRunsAtALowerPriority(t *testing.T) {
 		t.Skip("priority is lowered on Linux only")
 	}
 	w, _ := testWorkerHasher(t, testParams)
-	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", workerPID(w)))
-	if err != nil || len(tasks) == 0 {
-		t.Fatalf("threads of the worker: %v %v", tasks, err)
+	threads := threadStats(workerPID(w))
+	if len(threads) == 0 {
+		t.Fatal("no threads of the worker found")
 	}
-	for _, task := range tasks {
-		stat, err := os.ReadFile(task)
-		if err != nil {
-			continue // the thread exited
-		}
-		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	for task, fields := range threads {
 		if nice := fields[16]; nice != strconv.Itoa(workerNice) { // field 19
 			t.Errorf("%s: nice %s, want %d", task, nice, workerNice)
 		}
