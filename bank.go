@@ -264,17 +264,17 @@ func HashToken(token string) []byte {
 // clock at most once a minute. Missing, unknown, expired and logged-out
 // tokens all fail with ErrUnauthorized.
 func (b *Bank) Authenticate(ctx context.Context, token string) (UserID, error) {
-	return b.viewAs(ctx, token, nil)
+	return b.viewAs(ctx, token, b.store.ViewEach, nil)
 }
 
 // viewAs checks the session of token and, when fn is not nil, runs fn for
-// its user in the same read transaction: the reads of an authenticated
-// request cost one transaction, not two. Once the session has been found
+// its user in the same call of view (the store's View or ViewEach): the
+// reads of an authenticated request cost one transaction, not two. Once the session has been found
 // live it returns its user, also when fn then fails, and refreshes its
 // idle clock when that is due, as Authenticate does before any handler
 // runs: a request refused for its own input still counts as activity.
 // It returns 0 when the session is refused or could not be read.
-func (b *Bank) viewAs(ctx context.Context, token string, fn func(tx ReadTx, user User) error) (UserID, error) {
+func (b *Bank) viewAs(ctx context.Context, token string, view func(context.Context, func(ReadTx) error) error, fn func(tx ReadTx, user User) error) (UserID, error) {
 	if token == "" || len(token) > 128 {
 		return 0, &Error{Code: ErrUnauthorized}
 	}
@@ -282,7 +282,7 @@ func (b *Bank) viewAs(ctx context.Context, token string, fn func(tx ReadTx, user
 	now := b.now()
 	var s Session
 	live := false
-	viewErr := b.store.View(ctx, func(tx ReadTx) error {
+	viewErr := view(ctx, func(tx ReadTx) error {
 		var u User
 		var err error
 		if fn == nil {

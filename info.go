@@ -37,7 +37,7 @@ func (b *Bank) Info(ctx context.Context, id UserID) (Info, error) {
 // user too, 0 when the session is refused or could not be read.
 func (b *Bank) InfoAs(ctx context.Context, token string) (UserID, Info, error) {
 	var info Info
-	id, err := b.viewAs(ctx, token, func(tx ReadTx, u User) (err error) {
+	id, err := b.viewAs(ctx, token, b.store.View, func(tx ReadTx, u User) (err error) {
 		info, err = infoIn(ctx, tx, u)
 		return err
 	})
@@ -128,7 +128,7 @@ func (b *Bank) Wallet(ctx context.Context, id UserID, kind AccountKind, cursor s
 // the user too, 0 when the session is refused or could not be read.
 func (b *Bank) WalletAs(ctx context.Context, token string, kind AccountKind, cursor string, limit int) (UserID, WalletPage, error) {
 	var page WalletPage
-	id, err := b.viewAs(ctx, token, func(tx ReadTx, u User) error {
+	id, err := b.viewAs(ctx, token, b.store.View, func(tx ReadTx, u User) error {
 		before, err := DecodeCursor(cursor) // after the session: a stranger learns nothing
 		if err != nil {
 			return err

@@ -66,7 +66,7 @@ type PayResult struct {
 func (b *Bank) Pay(ctx context.Context, id UserID, req PayRequest) (PayResult, error) {
 	now := b.now()
 	var reads payReads
-	err := b.store.View(ctx, func(tx ReadTx) error {
+	err := b.store.ViewEach(ctx, func(tx ReadTx) error {
 		u, err := tx.UserByID(ctx, id)
 		if err != nil {
 			return err
@@ -81,13 +81,15 @@ func (b *Bank) Pay(ctx context.Context, id UserID, req PayRequest) (PayResult, e
 }
 
 // PayAs is Pay for the user of the session token, the session checked (as
-// Authenticate does) in the payment's first read transaction. It returns
+// Authenticate does) with the payment's first reads. Those need no
+// snapshot: each is checked again, or cannot change, by the time the
+// payment's write transaction decides. It returns
 // the user too, 0 when the session is refused or could not be read; past
 // the session, a failure comes with the card balance, as from Pay.
 func (b *Bank) PayAs(ctx context.Context, token string, req PayRequest) (UserID, PayResult, error) {
 	now := b.now()
 	var reads payReads
-	id, err := b.viewAs(ctx, token, func(tx ReadTx, u User) (err error) {
+	id, err := b.viewAs(ctx, token, b.store.ViewEach, func(tx ReadTx, u User) (err error) {
 		reads, err = readForPay(ctx, tx, u, req)
 		return err
 	})
@@ -131,7 +133,7 @@ func (b *Bank) refusal(ctx context.Context, id UserID, res PayResult, err error)
 }
 
 // payReads is what a payment reads before it decides anything, in one
-// read transaction: the payer, any answer stored under the request's
+// call of the store's ViewEach: the payer, any answer stored under the request's
 // idempotency key, and for a transfer the lookup budget and the payee
 // (payee.ID 0 when no user has that mobile). The payee is read here, not
 // in the write transaction, because a user's id and name never change:

@@ -15,8 +15,14 @@ type Store interface {
 	// effect outside the transaction. A database that refuses writes yields
 	// ErrUnavailable.
 	Update(ctx context.Context, fn func(Tx) error) error
-	// View runs fn in a read-only transaction.
+	// View runs fn in a read-only transaction: every statement of fn sees
+	// the same snapshot.
 	View(ctx context.Context, fn func(ReadTx) error) error
+	// ViewEach runs fn outside any transaction: each statement sees what
+	// was committed when it ran, so two reads of fn need not agree. It
+	// saves View's BEGIN and COMMIT (on PostgreSQL two statements and a
+	// round trip), for reads that do not depend on each other.
+	ViewEach(ctx context.Context, fn func(ReadTx) error) error
 	// Close releases the store's resources.
 	Close() error
 }

@@ -60,6 +60,10 @@ func (s failingIdempotency) View(ctx context.Context, fn func(coffer.ReadTx) err
 	return s.Store.View(ctx, func(tx coffer.ReadTx) error { return fn(failingIdempotencyTx{tx, s.fail}) })
 }
 
+func (s failingIdempotency) ViewEach(ctx context.Context, fn func(coffer.ReadTx) error) error {
+	return s.Store.ViewEach(ctx, func(tx coffer.ReadTx) error { return fn(failingIdempotencyTx{tx, s.fail}) })
+}
+
 type failingIdempotencyTx struct {
 	coffer.ReadTx
 	fail *atomic.Bool

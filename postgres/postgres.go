@@ -226,6 +226,15 @@ func (s *Store) View(ctx context.Context, fn func(coffer.ReadTx) error) error {
 	}))
 }
 
+// ViewEach implements coffer.Store with no transaction: each statement,
+// or each pipeline of them, runs in an implicit transaction of its own at
+// READ COMMITTED.
+func (s *Store) ViewEach(ctx context.Context, fn func(coffer.ReadTx) error) error {
+	return classify(ctx, s.inTx(ctx, "", func(t *txConn) error {
+		return fn(sqlstore.NewTx(t, s.dialect))
+	}))
+}
+
 func backoff(try int) time.Duration {
 	d := backoffBase << min(try-1, 16)
 	if d > backoffMax || d <= 0 {

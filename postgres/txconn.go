@@ -31,7 +31,7 @@ var errCommitRolledBack = errors.New("postgres: commit rolled back: a statement 
 // sends neither BEGIN nor COMMIT.
 type txConn struct {
 	conn  *pgx.Conn
-	begin string
+	begin string // "": no transaction, each pipeline in one of its own
 	began bool     // BEGIN was sent: the transaction must be ended
 	later []queued // statements to send before the next one
 }
@@ -44,9 +44,10 @@ type queued struct {
 }
 
 // inTx runs fn on a txConn over a connection of db's pool, with begin as
-// its BEGIN statement, and leaves no transaction open on the connection
-// when it returns: one that fn did not commit is rolled back, and a
-// connection whose state is in doubt is closed (the pool then drops it).
+// its BEGIN statement (none when it is ""), and leaves no transaction open
+// on the connection when it returns: one that fn did not commit is rolled
+// back, and a connection whose state is in doubt is closed (the pool then
+// drops it).
 func (s *Store) inTx(ctx context.Context, begin string, fn func(t *txConn) error) error {
 	c, err := s.db.Conn(ctx)
 	if err != nil {
@@ -61,9 +62,9 @@ func (s *Store) inTx(ctx context.Context, begin string, fn func(t *txConn) error
 	})
 }
 
-// direct reports whether the next statement can go alone: BEGIN was sent
-// and nothing is queued.
-func (t *txConn) direct() bool { return t.began && len(t.later) == 0 }
+// direct reports whether the next statement can go alone: BEGIN was sent,
+// or none is needed, and nothing is queued.
+func (t *txConn) direct() bool { return (t.began || t.begin == "") && len(t.later) == 0 }
 
 // send sends BEGIN if not sent yet, the queued statements and then the
 // given ones in one pipeline, and reads the answers of all but the given
@@ -72,7 +73,7 @@ func (t *txConn) direct() bool { return t.began && len(t.later) == 0 }
 func (t *txConn) send(ctx context.Context, queries []string, args [][]any) (pgx.BatchResults, error) {
 	b := &pgx.Batch{}
 	prelude := make([]func(error) error, 0, len(t.later)+1)
-	if !t.began {
+	if !t.began && t.begin != "" {
 		b.Queue(t.begin)
 		prelude = append(prelude, nil)
 	}
@@ -83,7 +84,7 @@ func (t *txConn) send(ctx context.Context, queries []string, args [][]any) (pgx.
 	for i, q := range queries {
 		b.Queue(q, args[i]...)
 	}
-	t.began, t.later = true, nil
+	t.began, t.later = t.begin != "", nil
 	br := t.conn.SendBatch(ctx, b)
 	for _, onError := range prelude {
 		if _, err := br.Exec(); err != nil {

@@ -262,7 +262,19 @@ func (s *Store) enqueue(ctx context.Context, j *job) error {
 
 // View implements coffer.Store with a read transaction on a pooled
 // reader.
-func (s *Store) View(ctx context.Context, fn func(coffer.ReadTx) error) (err error) {
+func (s *Store) View(ctx context.Context, fn func(coffer.ReadTx) error) error {
+	return s.onReader(ctx, true, fn)
+}
+
+// ViewEach implements coffer.Store on a pooled reader, each statement
+// in a read transaction of its own.
+func (s *Store) ViewEach(ctx context.Context, fn func(coffer.ReadTx) error) error {
+	return s.onReader(ctx, false, fn)
+}
+
+// onReader runs fn on a pooled reader, in one read transaction when snapshot
+// is set.
+func (s *Store) onReader(ctx context.Context, snapshot bool, fn func(coffer.ReadTx) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -276,6 +288,9 @@ func (s *Store) View(ctx context.Context, fn func(coffer.ReadTx) error) (err err
 	}
 	defer func() { s.readers <- r }()
 	return r.within(func() error {
+		if !snapshot {
+			return classify(fn(sqlstore.NewTx(r, s.dialect)))
+		}
 		if err := r.Exec(ctx, "BEGIN"); err != nil {
 			return classify(err)
 		}

@@ -31,6 +31,7 @@ func Run(t *testing.T, open Opener) {
 		{"Attempts", testAttempts},
 		{"Idempotency", testIdempotency},
 		{"PaymentLookup", testPaymentLookup},
+		{"ViewSnapshotViewEachLatest", testViewSnapshot},
 		{"DeleteExpired", testDeleteExpired},
 		{"PostBalancesAndEntries", testPostBalancesAndEntries},
 		{"PostShortfallWritesNothing", testPostShortfall},
@@ -1471,29 +1472,93 @@ func testPaymentLookup(t *testing.T, s coffer.Store) {
 		{"attempt alone", coffer.PaymentQuery{User: users[0].ID, AttemptKey: "lookup:test"}, "stored -, 1 failures, user -"},
 		{"mobile alone", coffer.PaymentQuery{User: users[0].ID, Mobile: users[0].Mobile}, "stored -, 0 failures, user " + users[0].Username},
 	} {
-		view(t, s, func(tx coffer.ReadTx) error {
-			f, err := tx.PaymentLookup(bg, c.q)
-			if err != nil {
-				t.Errorf("%s: %v", c.name, err)
+		for _, read := range readModes(s) {
+			name := read.name + ", " + c.name
+			if err := read.fn(bg, func(tx coffer.ReadTx) error {
+				f, err := tx.PaymentLookup(bg, c.q)
+				if err != nil {
+					t.Errorf("%s: %v", name, err)
+					return nil
+				}
+				stored, user := "-", "-"
+				if f.StoredFound {
+					stored = string(f.Stored.Body)
+					if !bytes.Equal(f.Stored.RequestHash, rec.RequestHash) || !f.Stored.CreatedAt.Equal(rec.CreatedAt) {
+						t.Errorf("%s: stored %+v, want %+v", name, f.Stored, rec)
+					}
+				}
+				if f.User.ID != 0 {
+					user = f.User.Username
+					if f.User.Mobile != c.q.Mobile || f.User.CreatedAt.IsZero() {
+						t.Errorf("%s: user %+v", name, f.User)
+					}
+				}
+				if got := fmt.Sprintf("stored %s, %d failures, user %s", stored, f.Attempt.Failures, user); got != c.want {
+					t.Errorf("%s: %s, want %s", name, got, c.want)
+				}
 				return nil
+			}); err != nil {
+				t.Errorf("%s: %v", name, err)
 			}
-			stored, user := "-", "-"
-			if f.StoredFound {
-				stored = string(f.Stored.Body)
-				if !bytes.Equal(f.Stored.RequestHash, rec.RequestHash) || !f.Stored.CreatedAt.Equal(rec.CreatedAt) {
-					t.Errorf("%s: stored %+v, want %+v", c.name, f.Stored, rec)
-				}
-			}
-			if f.User.ID != 0 {
-				user = f.User.Username
-				if f.User.Mobile != c.q.Mobile || f.User.CreatedAt.IsZero() {
-					t.Errorf("%s: user %+v", c.name, f.User)
-				}
-			}
-			if got := fmt.Sprintf("stored %s, %d failures, user %s", stored, f.Attempt.Failures, user); got != c.want {
-				t.Errorf("%s: %s, want %s", c.name, got, c.want)
-			}
-			return nil
-		})
+		}
 	}
+}
+
+// readMode is one of a store's ways to read.
+type readMode struct {
+	name string
+	fn   func(context.Context, func(coffer.ReadTx) error) error
+}
+
+// readModes are View and ViewEach of s.
+func readModes(s coffer.Store) []readMode {
+	return []readMode{{"View", s.View}, {"ViewEach", s.ViewEach}}
+}
+
+// testViewSnapshot: the statements of a View see one snapshot, taken by
+// its first, while those of a ViewEach each see what was committed when
+// they ran; both read what is committed, nothing else.
+func testViewSnapshot(t *testing.T, s coffer.Store) {
+	createUsers(t, s, 1, 1)
+	next := 2
+	for _, read := range readModes(s) {
+		var before, after int
+		err := read.fn(bg, func(tx coffer.ReadTx) error {
+			var err error
+			if before, err = tx.CountUsers(bg); err != nil {
+				return err
+			}
+			createUsers(t, s, next, 1) // committed between the two reads
+			next++
+			after, err = tx.CountUsers(bg)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", read.name, err)
+		}
+		want := before
+		if read.name == "ViewEach" {
+			want = before + 1
+		}
+		if before != next-2 || after != want {
+			t.Errorf("%s: %d users, then %d after a commit; want %d, then %d", read.name, before, after, next-2, want)
+		}
+	}
+	// A failed read leaves nothing open: the store still reads and writes.
+	for _, read := range readModes(s) {
+		err := read.fn(bg, func(tx coffer.ReadTx) error {
+			_, err := tx.UserByMobile(bg, "13900000000")
+			return err
+		})
+		if !coffer.IsCode(err, coffer.ErrUserNotFound) {
+			t.Errorf("%s of a missing user: %v, want %s", read.name, err, coffer.ErrUserNotFound)
+		}
+	}
+	createUsers(t, s, next, 1)
+	view(t, s, func(tx coffer.ReadTx) error {
+		if n, err := tx.CountUsers(bg); err != nil || n != next {
+			t.Errorf("after the failed reads: %d users, %v; want %d", n, err, next)
+		}
+		return nil
+	})
 }
