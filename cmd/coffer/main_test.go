@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -143,6 +144,11 @@ func TestServeHashesPasswordsInAWorker(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads /proc")
 	}
+	// The worker inherits the process's environment, less the server's
+	// secrets.
+	t.Setenv("COFFER_SECRET", strings.Repeat("ab", 32))
+	t.Setenv("PGPASSWORD", "not-for-the-worker")
+	t.Setenv("GOGC", "100")
 	for _, worker := range []bool{true, false} {
 		t.Run(fmt.Sprintf("worker=%v", worker), func(t *testing.T) {
 			base, stopServer := startServer(t, filepath.Join(t.TempDir(), "coffer.db"), fmt.Sprintf("--password-worker=%v", worker))
@@ -161,6 +167,21 @@ func TestServeHashesPasswordsInAWorker(t *testing.T) {
 			workers := passwordWorkers(t)
 			if want := map[bool]int{true: 1, false: 0}[worker]; len(workers) != want {
 				t.Fatalf("%d password workers running, want %d", len(workers), want)
+			}
+			for _, pid := range workers {
+				environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+				if err != nil {
+					t.Fatal(err)
+				}
+				vars := strings.Split(string(environ), "\x00")
+				if !slices.Contains(vars, "GOGC=100") {
+					t.Errorf("the worker's environment lacks GOGC=100: %q", vars)
+				}
+				for _, v := range vars {
+					if strings.HasPrefix(v, "COFFER_") || strings.HasPrefix(v, "PG") {
+						t.Errorf("the worker's environment holds %s", strings.SplitN(v, "=", 2)[0])
+					}
+				}
 			}
 			if err := stop(); err != nil {
 				t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"coffer"
@@ -95,9 +96,24 @@ func newPasswordWorker(stderr io.Writer) (*password.Worker, error) {
 	}
 	return password.NewWorker(func() *exec.Cmd {
 		cmd := exec.Command(exe, passwordWorkerCommand)
+		cmd.Env = workerEnv(os.Environ())
 		cmd.Stderr = stderr
 		return cmd
 	}), nil
+}
+
+// workerEnv is env without what the password worker has no use for and
+// should not hold: the server's settings (COFFER_SECRET, and COFFER_DB,
+// whose URL may carry a password) and PostgreSQL's client settings
+// (PGPASSWORD). The worker only hashes; the Go runtime's settings stay.
+func workerEnv(env []string) []string {
+	kept := make([]string, 0, len(env))
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "COFFER_") && !strings.HasPrefix(kv, "PG") {
+			kept = append(kept, kv)
+		}
+	}
+	return kept
 }
 
 // common holds the flags every command shares.
