@@ -269,7 +269,7 @@ func (b *Bank) Authenticate(ctx context.Context, token string) (UserID, error) {
 
 // viewAs checks the session of token and, when fn is not nil, runs fn for
 // its user in the same call of view (the store's View or ViewEach): the
-// reads of an authenticated request cost one transaction, not two. Once the session has been found
+// reads of an authenticated request cost one call, not two. Once the session has been found
 // live it returns its user, also when fn then fails, and refreshes its
 // idle clock when that is due, as Authenticate does before any handler
 // runs: a request refused for its own input still counts as activity.

@@ -82,8 +82,10 @@ func (b *Bank) Pay(ctx context.Context, id UserID, req PayRequest) (PayResult, e
 
 // PayAs is Pay for the user of the session token, the session checked (as
 // Authenticate does) with the payment's first reads. Those need no
-// snapshot: each is checked again, or cannot change, by the time the
-// payment's write transaction decides. It returns
+// snapshot (see payReads): the session and its user are one statement,
+// the other reads are at least as fresh as a snapshot's, and what must
+// hold when the payment decides (the payer's lock and failure count, the
+// idempotency key, balances, limits) is enforced in its write transaction. It returns
 // the user too, 0 when the session is refused or could not be read; past
 // the session, a failure comes with the card balance, as from Pay.
 func (b *Bank) PayAs(ctx context.Context, token string, req PayRequest) (UserID, PayResult, error) {

@@ -12,3 +12,14 @@ func (s *Store) InUpdateTx(ctx context.Context, fn func(*TxConn) error) error {
 
 // Commit is commit.
 func (t *txConn) Commit(ctx context.Context) error { return t.commit(ctx) }
+
+// InNoTx runs fn as ViewEach runs its function, on a txConn.
+func (s *Store) InNoTx(ctx context.Context, fn func(*TxConn) error) error {
+	return s.inTx(ctx, "", fn)
+}
+
+// Began reports whether BEGIN was sent.
+func (t *txConn) Began() bool { return t.began }
+
+// TxStatus is the connection's transaction status: 'I' when idle.
+func (t *txConn) TxStatus() byte { return t.conn.PgConn().TxStatus() }

@@ -227,13 +227,22 @@ func (s *Store) View(ctx context.Context, fn func(coffer.ReadTx) error) error {
 }
 
 // ViewEach implements coffer.Store with no transaction: each statement,
-// or each pipeline of them, runs in an implicit transaction of its own at
-// READ COMMITTED.
+// or each pipeline of them, runs in an implicit transaction of its own,
+// at the server's default isolation (READ COMMITTED unless configured
+// otherwise). Not being READ ONLY, it hands fn a ReadTx and nothing more,
+// so that no type assertion reaches the writes.
 func (s *Store) ViewEach(ctx context.Context, fn func(coffer.ReadTx) error) error {
 	return classify(ctx, s.inTx(ctx, "", func(t *txConn) error {
-		return fn(sqlstore.NewTx(t, s.dialect))
+		err := fn(readOnly{sqlstore.NewTx(t, s.dialect)})
+		if len(t.later) > 0 && err == nil {
+			err = errors.New("postgres: a statement held back outside a transaction")
+		}
+		return err
 	}))
 }
+
+// readOnly is a ReadTx that offers nothing else.
+type readOnly struct{ coffer.ReadTx }
 
 func backoff(try int) time.Duration {
 	d := backoffBase << min(try-1, 16)

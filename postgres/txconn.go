@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 
@@ -31,7 +32,7 @@ var errCommitRolledBack = errors.New("postgres: commit rolled back: a statement 
 // sends neither BEGIN nor COMMIT.
 type txConn struct {
 	conn  *pgx.Conn
-	begin string // "": no transaction, each pipeline in one of its own
+	begin string   // "": no transaction, each pipeline in one of its own
 	began bool     // BEGIN was sent: the transaction must be ended
 	later []queued // statements to send before the next one
 }
@@ -68,29 +69,39 @@ func (t *txConn) direct() bool { return (t.began || t.begin == "") && len(t.late
 
 // send sends BEGIN if not sent yet, the queued statements and then the
 // given ones in one pipeline, and reads the answers of all but the given
-// ones. A queued statement's failure is the error of the statement that
-// carried it (PostgreSQL skips the rest of the pipeline).
+// ones. A queued statement's failure, or its changing no row, is the error
+// of the statement that carried it (after a failure PostgreSQL skips the
+// rest of the pipeline).
 func (t *txConn) send(ctx context.Context, queries []string, args [][]any) (pgx.BatchResults, error) {
 	b := &pgx.Batch{}
-	prelude := make([]func(error) error, 0, len(t.later)+1)
-	if !t.began && t.begin != "" {
+	began := !t.began && t.begin != ""
+	if began {
 		b.Queue(t.begin)
-		prelude = append(prelude, nil)
 	}
 	for _, q := range t.later {
 		b.Queue(q.query, q.args...)
-		prelude = append(prelude, q.onError)
 	}
 	for i, q := range queries {
 		b.Queue(q, args[i]...)
 	}
+	later := t.later
 	t.began, t.later = t.begin != "", nil
 	br := t.conn.SendBatch(ctx, b)
-	for _, onError := range prelude {
+	if began {
 		if _, err := br.Exec(); err != nil {
 			br.Close()
-			if onError != nil {
-				return nil, onError(err)
+			return nil, fmt.Errorf("postgres: %s: %w", t.begin, err)
+		}
+	}
+	for _, q := range later {
+		tag, err := br.Exec()
+		if err == nil && tag.RowsAffected() == 0 {
+			err = sql.ErrNoRows
+		}
+		if err != nil {
+			br.Close()
+			if q.onError != nil {
+				return nil, q.onError(err)
 			}
 			return nil, fmt.Errorf("postgres: a statement sent before this one: %w", err)
 		}
@@ -175,8 +186,8 @@ func (t *txConn) QueryRows(ctx context.Context, queries []string, args, dests []
 // commit ends the transaction with COMMIT, sent with the statements still
 // queued.
 func (t *txConn) commit(ctx context.Context) error {
-	if !t.began && len(t.later) == 0 {
-		return nil
+	if t.begin == "" || !t.began && len(t.later) == 0 {
+		return nil // no transaction, or none begun
 	}
 	var tag pgconn.CommandTag
 	var err error

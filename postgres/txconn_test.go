@@ -178,3 +178,30 @@ func TestDeadlockBehindAMissingAccountIsRetried(t *testing.T) {
 		t.Errorf("card %d after the payment, want 1", got)
 	}
 }
+
+// TestNoTransactionSendsNoBegin: ViewEach's txConn sends a statement
+// alone, or several as one pipeline, without BEGIN, and leaves the
+// connection idle, with no ROLLBACK to send after.
+func TestNoTransactionSendsNoBegin(t *testing.T) {
+	s := pgtest.OpenOptions(t, postgres.Options{})
+	err := s.InNoTx(ctx, func(tx *postgres.TxConn) error {
+		var one, two, three int
+		if err := tx.QueryRow(ctx, `SELECT 1`).Scan(&one); err != nil {
+			return err
+		}
+		errs := tx.QueryRows(ctx, []string{`SELECT 2`, `SELECT 3`}, [][]any{nil, nil}, [][]any{{&two}, {&three}})
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		if one != 1 || two != 2 || three != 3 {
+			t.Errorf("read %d %d %d, want 1 2 3", one, two, three)
+		}
+		if tx.Began() || tx.TxStatus() != 'I' {
+			t.Errorf("began %v, transaction status %q; want false, 'I'", tx.Began(), tx.TxStatus())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -46,7 +46,8 @@ type Pipeliner interface {
 // the next one, or with the commit, saving its round trip. The statement's
 // error, passed through onError when it is not nil, then comes from the
 // statement that carried it (or the commit), and the transaction does not
-// commit.
+// commit. A statement held back must change a row: one that changes none
+// fails with an error that errors.Is sql.ErrNoRows.
 type Deferrer interface {
 	ExecLater(onError func(error) error, query string, args ...any)
 }

@@ -31,7 +31,7 @@ func Run(t *testing.T, open Opener) {
 		{"Attempts", testAttempts},
 		{"Idempotency", testIdempotency},
 		{"PaymentLookup", testPaymentLookup},
-		{"ViewSnapshotViewEachLatest", testViewSnapshot},
+		{"ViewSnapshot", testViewSnapshot},
 		{"DeleteExpired", testDeleteExpired},
 		{"PostBalancesAndEntries", testPostBalancesAndEntries},
 		{"PostShortfallWritesNothing", testPostShortfall},
@@ -1025,6 +1025,27 @@ func testAddDailySpend(t *testing.T, s coffer.Store) {
 	for i, st := range steps {
 		wantCode(t, fmt.Sprintf("step %d: user %d adds %s on %s", i, st.user, st.amount, st.day), add(st.user, st.day, st.amount), st.code)
 	}
+	// Past the limit and then a posting in the same transaction, as a
+	// payment does: a store may send the two together, and the refusal
+	// then comes from the posting. Nothing is posted either way.
+	deposit(t, s, a, 500_00)
+	before := CountRows(t, s)
+	err := s.Update(bg, func(tx coffer.Tx) error {
+		if err := tx.AddDailySpend(bg, a, "2026-11-23", 1, limit); err != nil {
+			return err
+		}
+		_, err := tx.Post(bg, &coffer.Transaction{Kind: "test", CreatedAt: Start, Legs: []coffer.Leg{
+			{From: coffer.CardAccount(a), To: coffer.CardAccount(b), Amount: 1, FromMethod: coffer.MethodTransferOut, ToMethod: coffer.MethodTransferIn},
+		}})
+		return err
+	})
+	wantCode(t, "a spend past the limit, then a posting", err, coffer.ErrLimitDaily)
+	if after := CountRows(t, s); !maps.Equal(before, after) {
+		t.Errorf("rows %v after the refused posting, %v before", after, before)
+	}
+	if got := balance(t, s, coffer.CardAccount(a)); got != 500_00 {
+		t.Errorf("payer's card %d after the refused posting, want 50000", got)
+	}
 }
 
 func testBillsPaging(t *testing.T, s coffer.Store) {
@@ -1517,10 +1538,12 @@ func readModes(s coffer.Store) []readMode {
 
 // testViewSnapshot: the statements of a View see one snapshot, taken by
 // its first, while those of a ViewEach each see what was committed when
-// they ran; both read what is committed, nothing else.
+// they ran. Neither writes, and a failed read of either leaves its
+// connection fit for the next. (A commit inside a read needs a second
+// connection: a store with a pool of one would hang here.)
 func testViewSnapshot(t *testing.T, s coffer.Store) {
 	createUsers(t, s, 1, 1)
-	next := 2
+	users := 1
 	for _, read := range readModes(s) {
 		var before, after int
 		err := read.fn(bg, func(tx coffer.ReadTx) error {
@@ -1528,37 +1551,62 @@ func testViewSnapshot(t *testing.T, s coffer.Store) {
 			if before, err = tx.CountUsers(bg); err != nil {
 				return err
 			}
-			createUsers(t, s, next, 1) // committed between the two reads
-			next++
+			createUsers(t, s, users+1, 1) // committed between the two reads
+			users++
 			after, err = tx.CountUsers(bg)
 			return err
 		})
 		if err != nil {
 			t.Fatalf("%s: %v", read.name, err)
 		}
-		want := before
+		want := users - 1 // the snapshot of the first read
 		if read.name == "ViewEach" {
-			want = before + 1
+			want = users
 		}
-		if before != next-2 || after != want {
-			t.Errorf("%s: %d users, then %d after a commit; want %d, then %d", read.name, before, after, next-2, want)
+		if before != users-1 || after != want {
+			t.Errorf("%s: %d users, then %d after a commit; want %d, then %d", read.name, before, after, users-1, want)
 		}
 	}
-	// A failed read leaves nothing open: the store still reads and writes.
 	for _, read := range readModes(s) {
 		err := read.fn(bg, func(tx coffer.ReadTx) error {
-			_, err := tx.UserByMobile(bg, "13900000000")
+			if w, ok := tx.(coffer.Tx); ok { // else writes are not even offered
+				return w.CreateUser(bg, testUser(99))
+			}
+			return nil
+		})
+		var n int
+		view(t, s, func(tx coffer.ReadTx) (err error) {
+			n, err = tx.CountUsers(bg)
 			return err
 		})
-		if !coffer.IsCode(err, coffer.ErrUserNotFound) {
-			t.Errorf("%s of a missing user: %v, want %s", read.name, err, coffer.ErrUserNotFound)
+		if n != users {
+			t.Errorf("%s wrote a user (error %v): %d users, want %d", read.name, err, n, users)
 		}
 	}
-	createUsers(t, s, next, 1)
-	view(t, s, func(tx coffer.ReadTx) error {
-		if n, err := tx.CountUsers(bg); err != nil || n != next {
-			t.Errorf("after the failed reads: %d users, %v; want %d", n, err, next)
+	// Failed reads, enough to go round any pool of connections: each
+	// connection must be left fit for the next read.
+	for range 64 {
+		for _, read := range readModes(s) {
+			err := read.fn(bg, func(tx coffer.ReadTx) error {
+				_, err := tx.UserByMobile(bg, "13900000000")
+				return err
+			})
+			if !coffer.IsCode(err, coffer.ErrUserNotFound) {
+				t.Fatalf("%s of a missing user: %v, want %s", read.name, err, coffer.ErrUserNotFound)
+			}
 		}
-		return nil
-	})
+	}
+	createUsers(t, s, users+1, 1)
+	for range 64 {
+		for _, read := range readModes(s) {
+			var n int
+			err := read.fn(bg, func(tx coffer.ReadTx) (err error) {
+				n, err = tx.CountUsers(bg)
+				return err
+			})
+			if err != nil || n != users+1 {
+				t.Fatalf("%s after the failed reads: %d users, %v; want %d", read.name, n, err, users+1)
+			}
+		}
+	}
 }
