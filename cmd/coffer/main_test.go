@@ -339,3 +339,65 @@ func TestReadmeJourney(t *testing.T) {
 		t.Errorf("check after the journey: %s %s", stdout, stderr)
 	}
 }
+
+// Commands of the test binary alone (see TestMain).
+const (
+	upgradeThenStartWorker = "test-upgrade-then-start-worker"
+	sayBuild               = "test-say-build"
+)
+
+// replaceSelfThenRunWorkerProgram does what an upgrade does to a running
+// server, putting another program at this program's path by renaming it
+// over, then runs what the server would start as its worker, asked to say
+// which build it is. It prints the answer and returns an exit status.
+func replaceSelfThenRunWorkerProgram() int {
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	next := exe + ".next"
+	if err := os.WriteFile(next, []byte("#!/bin/sh\necho the upgraded build\n"), 0o755); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	if err := os.Rename(next, exe); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	out, err := exec.Command(workerProgram(exe), sayBuild).CombinedOutput()
+	fmt.Print(string(out))
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	return 0
+}
+
+// TestWorkerIsTheRunningBuild: a password worker started after an upgrade
+// replaced the program's file is still the build of the server that
+// starts it, which speaks its protocol.
+func TestWorkerIsTheRunningBuild(t *testing.T) {
+	if _, err := os.Stat(runningProgram); err != nil {
+		t.Skip("no " + runningProgram + " on this system")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := filepath.Join(t.TempDir(), "coffer")
+	if err := os.WriteFile(server, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(server, upgradeThenStartWorker).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if got := strings.TrimSpace(string(out)); got != "the test build" {
+		t.Errorf("the worker started after the upgrade says %q, want %q", got, "the test build")
+	}
+}

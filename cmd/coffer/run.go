@@ -94,12 +94,30 @@ func newPasswordWorker(stderr io.Writer) (*password.Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("finding this program to run the password worker: %w", err)
 	}
+	program := workerProgram(exe)
 	return password.NewWorker(func() *exec.Cmd {
-		cmd := exec.Command(exe, passwordWorkerCommand)
+		cmd := exec.Command(program, passwordWorkerCommand)
+		cmd.Args[0] = exe // what ps shows
 		cmd.Env = workerEnv(os.Environ())
 		cmd.Stderr = stderr
 		return cmd
 	}), nil
+}
+
+// runningProgram is, on Linux, the file of the running program itself,
+// whatever has since become of its path.
+const runningProgram = "/proc/self/exe"
+
+// workerProgram is the file to run as the password worker: this very
+// build. A worker is started again after it dies, perhaps long after an
+// upgrade put another build at exe's path; started from runningProgram,
+// it is still the build its parent speaks the protocol of. Where there is
+// no such file, exe.
+func workerProgram(exe string) string {
+	if _, err := os.Stat(runningProgram); err == nil {
+		return runningProgram
+	}
+	return exe
 }
 
 // workerEnv is env without what the password worker has no use for and

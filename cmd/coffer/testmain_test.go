@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"testing"
 
@@ -11,11 +12,19 @@ import (
 // TestMain also serves as the password worker that serve starts: in tests
 // this program is the test binary.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == passwordWorkerCommand {
-		if err := password.ServeWorker(os.Stdin, os.Stdout); err != nil {
-			os.Exit(1)
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case passwordWorkerCommand:
+			if err := password.ServeWorker(os.Stdin, os.Stdout); err != nil {
+				os.Exit(1)
+			}
+			os.Exit(0)
+		case upgradeThenStartWorker:
+			os.Exit(replaceSelfThenRunWorkerProgram())
+		case sayBuild:
+			fmt.Println("the test build")
+			os.Exit(0)
 		}
-		os.Exit(0)
 	}
 	quickRaceExit()
 	pgtest.Main(m)
