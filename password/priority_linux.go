@@ -31,10 +31,19 @@ func lowerPriority() {
 // is taken back only by the runtime's monitor, up to 10 ms later, while a
 // hash waits to run on it. That left an eighth of the worker's cores idle.
 // (Non-blocking mode belongs to the open file, so rw becomes non-blocking
-// too.)
+// too, which is why a terminal, a device or a regular file is left as it
+// is: a terminal left non-blocking would break the shell that ran
+// `coffer password-worker` by hand.)
 func pollable(rw any) *os.File {
 	f, ok := rw.(*os.File)
 	if !ok {
+		return nil
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return nil
+	}
+	if kind := st.Mode & syscall.S_IFMT; kind != syscall.S_IFIFO && kind != syscall.S_IFSOCK {
 		return nil
 	}
 	fd, err := syscall.Dup(int(f.Fd()))

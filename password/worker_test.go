@@ -373,3 +373,35 @@ func TestPollableMakesABlockingPipePollable(t *testing.T) {
 		t.Fatal("pollable of a reader that is no file")
 	}
 }
+
+// TestPollableLeavesOtherFilesBlocking: a device (as a terminal is) or a
+// regular file is not made non-blocking: the mode belongs to the open
+// file, which the worker shares with whoever started it by hand.
+func TestPollableLeavesOtherFilesBlocking(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("pipes are made pollable on Linux only")
+	}
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devNull.Close()
+	regular, err := os.Create(filepath.Join(t.TempDir(), "file"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer regular.Close()
+	for _, f := range []*os.File{devNull, regular} {
+		if p := pollable(f); p != nil {
+			p.Close()
+			t.Errorf("pollable made %s pollable", f.Name())
+		}
+		flags, _, errno := syscall.Syscall(syscall.SYS_FCNTL, f.Fd(), syscall.F_GETFL, 0)
+		if errno != 0 {
+			t.Fatal(errno)
+		}
+		if flags&syscall.O_NONBLOCK != 0 {
+			t.Errorf("%s was left non-blocking", f.Name())
+		}
+	}
+}
