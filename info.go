@@ -18,10 +18,13 @@ type Info struct {
 	TotalAssets    Amount
 }
 
-// Info returns the user's information with every holding valued.
+// Info returns the user's information with every holding valued. It
+// needs no snapshot (the store's ViewEach): every balance it adds up comes
+// from one statement (Holdings), and a price read a moment later is
+// still a price of the moment.
 func (b *Bank) Info(ctx context.Context, id UserID) (Info, error) {
 	var info Info
-	err := b.store.View(ctx, func(tx ReadTx) error {
+	err := b.store.ViewEach(ctx, func(tx ReadTx) error {
 		u, err := tx.UserByID(ctx, id)
 		if err != nil {
 			return err
@@ -33,11 +36,11 @@ func (b *Bank) Info(ctx context.Context, id UserID) (Info, error) {
 }
 
 // InfoAs is Info for the user of the session token, the session checked
-// (as Authenticate does) in the same read transaction. It returns the
+// (as Authenticate does) in the same call of the store. It returns the
 // user too, 0 when the session is refused or could not be read.
 func (b *Bank) InfoAs(ctx context.Context, token string) (UserID, Info, error) {
 	var info Info
-	id, err := b.viewAs(ctx, token, b.store.View, func(tx ReadTx, u User) (err error) {
+	id, err := b.viewAs(ctx, token, b.store.ViewEach, func(tx ReadTx, u User) (err error) {
 		info, err = infoIn(ctx, tx, u)
 		return err
 	})
@@ -109,14 +112,16 @@ type WalletPage struct {
 }
 
 // Wallet returns a page of the user's card statement (kind KindCard) or of
-// their wealth holdings (KindWealth), newest first.
+// their wealth holdings (KindWealth), newest first. The page is one
+// statement, each bill with the balance after it, so it needs no snapshot
+// (the store's ViewEach).
 func (b *Bank) Wallet(ctx context.Context, id UserID, kind AccountKind, cursor string, limit int) (WalletPage, error) {
 	before, err := DecodeCursor(cursor)
 	if err != nil {
 		return WalletPage{}, err
 	}
 	var page WalletPage
-	err = b.store.View(ctx, func(tx ReadTx) (err error) {
+	err = b.store.ViewEach(ctx, func(tx ReadTx) (err error) {
 		page, err = walletIn(ctx, tx, id, kind, before, limit)
 		return err
 	})
@@ -124,11 +129,11 @@ func (b *Bank) Wallet(ctx context.Context, id UserID, kind AccountKind, cursor s
 }
 
 // WalletAs is Wallet for the user of the session token, the session
-// checked (as Authenticate does) in the same read transaction. It returns
+// checked (as Authenticate does) in the same call of the store. It returns
 // the user too, 0 when the session is refused or could not be read.
 func (b *Bank) WalletAs(ctx context.Context, token string, kind AccountKind, cursor string, limit int) (UserID, WalletPage, error) {
 	var page WalletPage
-	id, err := b.viewAs(ctx, token, b.store.View, func(tx ReadTx, u User) error {
+	id, err := b.viewAs(ctx, token, b.store.ViewEach, func(tx ReadTx, u User) error {
 		before, err := DecodeCursor(cursor) // after the session: a stranger learns nothing
 		if err != nil {
 			return err

@@ -18,10 +18,11 @@ type Store interface {
 	// View runs fn in a read-only transaction: every statement of fn sees
 	// the same snapshot.
 	View(ctx context.Context, fn func(ReadTx) error) error
-	// ViewEach runs fn outside any transaction: each statement sees what
-	// was committed when it ran, so two reads of fn need not agree. It
-	// saves View's BEGIN and COMMIT (on PostgreSQL two statements and a
-	// round trip), for reads that do not depend on each other.
+	// ViewEach runs fn's reads where they need not agree: each statement
+	// may see what was committed when it ran, or all one snapshot,
+	// whichever costs the store less (on PostgreSQL no transaction, which
+	// saves View's BEGIN and COMMIT, two statements and a round trip). For
+	// reads that do not depend on each other.
 	ViewEach(ctx context.Context, fn func(ReadTx) error) error
 	// Close releases the store's resources.
 	Close() error
