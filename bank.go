@@ -269,11 +269,12 @@ func (b *Bank) Authenticate(ctx context.Context, token string) (UserID, error) {
 
 // viewAs checks the session of token and, when fn is not nil, runs fn for
 // its user in the same call of view (the store's View or ViewEach): the
-// reads of an authenticated request cost one call, not two. Once the session has been found
-// live it returns its user, also when fn then fails, and refreshes its
-// idle clock when that is due, as Authenticate does before any handler
-// runs: a request refused for its own input still counts as activity.
-// It returns 0 when the session is refused or could not be read.
+// reads of an authenticated request cost one call, not two. Once the
+// session has been found live it returns its user, also when fn then
+// fails, and refreshes its idle clock when that is due, as Authenticate
+// does before any handler runs: a request refused for its own input still
+// counts as activity. It returns 0 when the session is refused or could
+// not be read.
 func (b *Bank) viewAs(ctx context.Context, token string, view func(context.Context, func(ReadTx) error) error, fn func(tx ReadTx, user User) error) (UserID, error) {
 	if token == "" || len(token) > 128 {
 		return 0, &Error{Code: ErrUnauthorized}

@@ -85,9 +85,10 @@ func (b *Bank) Pay(ctx context.Context, id UserID, req PayRequest) (PayResult, e
 // snapshot (see payReads): the session and its user are one statement,
 // the other reads are at least as fresh as a snapshot's, and what must
 // hold when the payment decides (the payer's lock and failure count, the
-// idempotency key, balances, limits) is enforced in its write transaction. It returns
-// the user too, 0 when the session is refused or could not be read; past
-// the session, a failure comes with the card balance, as from Pay.
+// idempotency key, balances, limits) is enforced in its write
+// transaction. It returns the user too, 0 when the session is refused or
+// could not be read; past the session, a failure comes with the card
+// balance, as from Pay.
 func (b *Bank) PayAs(ctx context.Context, token string, req PayRequest) (UserID, PayResult, error) {
 	now := b.now()
 	var reads payReads
@@ -135,12 +136,12 @@ func (b *Bank) refusal(ctx context.Context, id UserID, res PayResult, err error)
 }
 
 // payReads is what a payment reads before it decides anything, in one
-// call of the store's ViewEach: the payer, any answer stored under the request's
-// idempotency key, and for a transfer the lookup budget and the payee
-// (payee.ID 0 when no user has that mobile). The payee is read here, not
-// in the write transaction, because a user's id and name never change:
-// the write transaction, which every payment of a store may wait for,
-// stays a statement shorter.
+// call of the store's ViewEach: the payer, any answer stored under the
+// request's idempotency key, and for a transfer the lookup budget and the
+// payee (payee.ID 0 when no user has that mobile). The payee is read
+// here, not in the write transaction, because a user's id and name never
+// change: the write transaction, which every payment of a store may wait
+// for, stays a statement shorter.
 type payReads struct {
 	payer   User
 	lookups Attempt

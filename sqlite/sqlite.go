@@ -298,8 +298,8 @@ func (s *Store) View(ctx context.Context, fn func(coffer.ReadTx) error) (err err
 
 // ViewEach implements coffer.Store as View: in WAL mode a statement run
 // alone takes a snapshot of its own, which costs more than BEGIN and
-// COMMIT once fn reads twice (info: 42.3-44.5 µs of server CPU a request
-// with a snapshot a statement, against 39.4-42.1 in one transaction).
+// COMMIT once fn reads twice (measured on info and transfers:
+// BENCHMARKS.md, fifth round).
 func (s *Store) ViewEach(ctx context.Context, fn func(coffer.ReadTx) error) error {
 	return s.View(ctx, fn)
 }
