@@ -125,9 +125,7 @@ type Tx interface {
 	// returns its key.
 	CreateLot(ctx context.Context, user UserID, product string, maturesOn string) (AccountKey, error)
 	// AddDailySpend adds amount to the user's outgoing payments of day and
-	// fails with ErrLimitDaily if the total would pass limit. A store may
-	// send it with the transaction's next statement, whose call then
-	// reports that failure; the transaction must not commit after it.
+	// fails with ErrLimitDaily if the total would pass limit.
 	AddDailySpend(ctx context.Context, user UserID, day string, amount, limit Amount) error
 
 	// CloseDay records that day is closed; it fails with ErrDayClosed if

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 
@@ -25,7 +24,8 @@ const (
 var errCommitRolledBack = errors.New("postgres: commit rolled back: a statement of the transaction failed")
 
 // txConn is a sqlstore.Querier (and Pipeliner and Deferrer) running one
-// transaction on one pgx connection, below database/sql. What needs no
+// transaction on one pgx connection, below database/sql, or none (for
+// ViewEach: each statement, or pipeline, in one of its own). What needs no
 // answer of its own does not cost a round trip of its own: BEGIN, and the
 // statements queued by ExecLater, go in one pipeline (a pgx.Batch) with
 // the next statement or with COMMIT. A transaction that ran no statement
@@ -69,9 +69,8 @@ func (t *txConn) direct() bool { return (t.began || t.begin == "") && len(t.late
 
 // send sends BEGIN if not sent yet, the queued statements and then the
 // given ones in one pipeline, and reads the answers of all but the given
-// ones. A queued statement's failure, or its changing no row, is the error
-// of the statement that carried it (after a failure PostgreSQL skips the
-// rest of the pipeline).
+// ones. A queued statement's failure is the error of the statement that
+// carried it (PostgreSQL skips the rest of the pipeline).
 func (t *txConn) send(ctx context.Context, queries []string, args [][]any) (pgx.BatchResults, error) {
 	b := &pgx.Batch{}
 	began := !t.began && t.begin != ""
@@ -94,11 +93,7 @@ func (t *txConn) send(ctx context.Context, queries []string, args [][]any) (pgx.
 		}
 	}
 	for _, q := range later {
-		tag, err := br.Exec()
-		if err == nil && tag.RowsAffected() == 0 {
-			err = sql.ErrNoRows
-		}
-		if err != nil {
+		if _, err := br.Exec(); err != nil {
 			br.Close()
 			if q.onError != nil {
 				return nil, q.onError(err)

@@ -234,27 +234,15 @@ func (t *Tx) CreateLot(ctx context.Context, user coffer.UserID, product, matures
 	return k, err
 }
 
-// AddDailySpend implements coffer.Tx with one conditional upsert, which
-// changes no row when the limit would be passed. Where the Querier defers,
-// it goes with the transaction's next statement (a payment's postings),
-// saving a round trip.
+// AddDailySpend implements coffer.Tx with one conditional upsert.
 func (t *Tx) AddDailySpend(ctx context.Context, user coffer.UserID, day string, amount, limit coffer.Amount) error {
 	if amount > limit {
 		return &coffer.Error{Code: coffer.ErrLimitDaily}
 	}
-	const addSpend = `INSERT INTO spend_days (user_id, day, spent) VALUES (?, ?, ?)
-		ON CONFLICT (user_id, day) DO UPDATE SET spent = spend_days.spent + excluded.spent
-		WHERE spend_days.spent + excluded.spent <= ? RETURNING spent`
-	if d, ok := t.q.(Deferrer); ok {
-		d.ExecLater(dailyLimit, t.d.Rebind(addSpend), user, day, amount, limit)
-		return nil
-	}
 	var spent int64
-	return dailyLimit(t.row(ctx, addSpend, user, day, amount, limit).Scan(&spent))
-}
-
-// dailyLimit turns the daily spend's missing row into ErrLimitDaily.
-func dailyLimit(err error) error {
+	err := t.row(ctx, `INSERT INTO spend_days (user_id, day, spent) VALUES (?, ?, ?)
+		ON CONFLICT (user_id, day) DO UPDATE SET spent = spend_days.spent + excluded.spent
+		WHERE spend_days.spent + excluded.spent <= ? RETURNING spent`, user, day, amount, limit).Scan(&spent)
 	if errors.Is(err, sql.ErrNoRows) {
 		return &coffer.Error{Code: coffer.ErrLimitDaily}
 	}

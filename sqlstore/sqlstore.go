@@ -46,8 +46,9 @@ type Pipeliner interface {
 // the next one, or with the commit, saving its round trip. The statement's
 // error, passed through onError when it is not nil, then comes from the
 // statement that carried it (or the commit), and the transaction does not
-// commit. A statement held back must change a row: one that changes none
-// fails with an error that errors.Is sql.ErrNoRows.
+// commit. Only a statement whose failure PostgreSQL itself reports may be
+// held back: one that "fails" by changing no row would be committed all
+// the same when COMMIT carries it.
 type Deferrer interface {
 	ExecLater(onError func(error) error, query string, args ...any)
 }

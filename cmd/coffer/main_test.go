@@ -356,6 +356,7 @@ func replaceSelfThenRunWorkerProgram() int {
 		fmt.Println(err)
 		return 1
 	}
+	start := workerCommand(exe, nil) // as the server makes it when it starts
 	next := exe + ".next"
 	if err := os.WriteFile(next, []byte("#!/bin/sh\necho the upgraded build\n"), 0o755); err != nil {
 		fmt.Println(err)
@@ -365,7 +366,9 @@ func replaceSelfThenRunWorkerProgram() int {
 		fmt.Println(err)
 		return 1
 	}
-	out, err := exec.Command(workerProgram(exe), sayBuild).CombinedOutput()
+	cmd := start()
+	cmd.Args = []string{cmd.Args[0], sayBuild}
+	out, err := cmd.CombinedOutput()
 	fmt.Print(string(out))
 	if err != nil {
 		fmt.Println(err)

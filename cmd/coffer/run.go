@@ -94,14 +94,20 @@ func newPasswordWorker(stderr io.Writer) (*password.Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("finding this program to run the password worker: %w", err)
 	}
+	return password.NewWorker(workerCommand(exe, stderr)), nil
+}
+
+// workerCommand makes the commands that start a password worker: the
+// program found at exe when the server started, writing to stderr.
+func workerCommand(exe string, stderr io.Writer) func() *exec.Cmd {
 	program := workerProgram(exe)
-	return password.NewWorker(func() *exec.Cmd {
+	return func() *exec.Cmd {
 		cmd := exec.Command(program, passwordWorkerCommand)
 		cmd.Args[0] = exe // what ps shows
 		cmd.Env = workerEnv(os.Environ())
 		cmd.Stderr = stderr
 		return cmd
-	}), nil
+	}
 }
 
 // runningProgram is, on Linux, the file of the running program itself,
