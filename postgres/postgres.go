@@ -233,11 +233,10 @@ func (s *Store) View(ctx context.Context, fn func(coffer.ReadTx) error) error {
 // so that no type assertion reaches the writes.
 func (s *Store) ViewEach(ctx context.Context, fn func(coffer.ReadTx) error) error {
 	return classify(ctx, s.inTx(ctx, "", func(t *txConn) error {
-		err := fn(readOnly{sqlstore.NewTx(t, s.dialect)})
-		if len(t.later) > 0 && err == nil {
-			err = errors.New("postgres: a statement held back outside a transaction")
+		if err := fn(readOnly{sqlstore.NewTx(t, s.dialect)}); err != nil {
+			return err
 		}
-		return err
+		return t.commit(ctx) // sends nothing: refuses what was held back
 	}))
 }
 

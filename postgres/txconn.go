@@ -23,6 +23,10 @@ const (
 // rolled it back.
 var errCommitRolledBack = errors.New("postgres: commit rolled back: a statement of the transaction failed")
 
+// errHeldBackWithoutTx is commit's answer when statements were held back
+// outside a transaction: there is no COMMIT to carry them.
+var errHeldBackWithoutTx = errors.New("postgres: a statement held back outside a transaction")
+
 // txConn is a sqlstore.Querier (and Pipeliner and Deferrer) running one
 // transaction on one pgx connection, below database/sql, or none (for
 // ViewEach: each statement, or pipeline, in one of its own). What needs no
@@ -181,6 +185,9 @@ func (t *txConn) QueryRows(ctx context.Context, queries []string, args, dests []
 // commit ends the transaction with COMMIT, sent with the statements still
 // queued.
 func (t *txConn) commit(ctx context.Context) error {
+	if t.begin == "" && len(t.later) > 0 {
+		return errHeldBackWithoutTx
+	}
 	if t.begin == "" || !t.began && len(t.later) == 0 {
 		return nil // no transaction, or none begun
 	}

@@ -205,3 +205,20 @@ func TestNoTransactionSendsNoBegin(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestNoTransactionRefusesHeldBackStatements: without a transaction no
+// COMMIT carries a held-back statement, so commit refuses it, and it is
+// never run.
+func TestNoTransactionRefusesHeldBackStatements(t *testing.T) {
+	s := pgtest.OpenOptions(t, postgres.Options{})
+	err := s.InNoTx(ctx, func(tx *postgres.TxConn) error {
+		tx.ExecLater(nil, closeDay, "2026-01-01")
+		return tx.Commit(ctx)
+	})
+	if err == nil {
+		t.Fatal("commit without a transaction took a held-back statement")
+	}
+	if got := closedDays(t, s); got != "" {
+		t.Errorf("committed days %q, want none", got)
+	}
+}
