@@ -264,18 +264,29 @@ func HashToken(token string) []byte {
 // clock at most once a minute. Missing, unknown, expired and logged-out
 // tokens all fail with ErrUnauthorized.
 func (b *Bank) Authenticate(ctx context.Context, token string) (UserID, error) {
-	return b.viewAs(ctx, token, b.store.ViewEach, nil)
+	return b.viewAs(ctx, token, b.store.ViewEach, sessionAlone, nil)
 }
 
-// viewAs checks the session of token and, when fn is not nil, runs fn for
-// its user in the same call of view (the store's View or ViewEach): the
-// reads of an authenticated request cost one call, not two. Once the
+// sessionReader reads the session of a token hash and as much of its user
+// as the request needs.
+type sessionReader func(tx ReadTx, ctx context.Context, tokenHash []byte) (Session, User, error)
+
+// sessionAlone is a sessionReader that reads no user.
+func sessionAlone(tx ReadTx, ctx context.Context, tokenHash []byte) (Session, User, error) {
+	s, err := tx.Session(ctx, tokenHash)
+	return s, User{}, err
+}
+
+// viewAs checks the session of token, read by readSession with as much
+// of its user as fn needs, and, when fn is not nil, runs fn for that user
+// in the same call of view (the store's View or ViewEach): the reads of
+// an authenticated request cost one call, not two. Once the
 // session has been found live it returns its user, also when fn then
 // fails, and refreshes its idle clock when that is due, as Authenticate
 // does before any handler runs: a request refused for its own input still
 // counts as activity. It returns 0 when the session is refused or could
 // not be read.
-func (b *Bank) viewAs(ctx context.Context, token string, view func(context.Context, func(ReadTx) error) error, fn func(tx ReadTx, user User) error) (UserID, error) {
+func (b *Bank) viewAs(ctx context.Context, token string, view func(context.Context, func(ReadTx) error) error, readSession sessionReader, fn func(tx ReadTx, user User) error) (UserID, error) {
 	if token == "" || len(token) > 128 {
 		return 0, &Error{Code: ErrUnauthorized}
 	}
@@ -286,12 +297,7 @@ func (b *Bank) viewAs(ctx context.Context, token string, view func(context.Conte
 	viewErr := view(ctx, func(tx ReadTx) error {
 		var u User
 		var err error
-		if fn == nil {
-			s, err = tx.Session(ctx, hash)
-		} else {
-			s, u, err = tx.SessionUser(ctx, hash) // the user in the same statement
-		}
-		if err != nil {
+		if s, u, err = readSession(tx, ctx, hash); err != nil {
 			return err
 		}
 		if now.Sub(s.LastSeenAt) >= b.cfg.SessionIdle || now.Sub(s.CreatedAt) >= b.cfg.SessionAbsolute {

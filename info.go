@@ -9,7 +9,7 @@ import (
 
 // Info is a user's personal information and assets.
 type Info struct {
-	User           User
+	User           User   // from InfoAs, only what a profile shows (ReadTx.SessionProfile)
 	Balance        Amount // card
 	MoneyManagment Amount // wealth principal plus interest
 	Funds          Amount // fund shares at the latest NAV
@@ -40,7 +40,7 @@ func (b *Bank) Info(ctx context.Context, id UserID) (Info, error) {
 // user too, 0 when the session is refused or could not be read.
 func (b *Bank) InfoAs(ctx context.Context, token string) (UserID, Info, error) {
 	var info Info
-	id, err := b.viewAs(ctx, token, b.store.ViewEach, func(tx ReadTx, u User) (err error) {
+	id, err := b.viewAs(ctx, token, b.store.ViewEach, ReadTx.SessionProfile, func(tx ReadTx, u User) (err error) {
 		info, err = infoIn(ctx, tx, u)
 		return err
 	})
@@ -133,7 +133,7 @@ func (b *Bank) Wallet(ctx context.Context, id UserID, kind AccountKind, cursor s
 // the user too, 0 when the session is refused or could not be read.
 func (b *Bank) WalletAs(ctx context.Context, token string, kind AccountKind, cursor string, limit int) (UserID, WalletPage, error) {
 	var page WalletPage
-	id, err := b.viewAs(ctx, token, b.store.ViewEach, func(tx ReadTx, u User) error {
+	id, err := b.viewAs(ctx, token, b.store.ViewEach, ReadTx.SessionProfile, func(tx ReadTx, u User) error {
 		before, err := DecodeCursor(cursor) // after the session: a stranger learns nothing
 		if err != nil {
 			return err

@@ -92,7 +92,7 @@ func (b *Bank) Pay(ctx context.Context, id UserID, req PayRequest) (PayResult, e
 func (b *Bank) PayAs(ctx context.Context, token string, req PayRequest) (UserID, PayResult, error) {
 	now := b.now()
 	var reads payReads
-	id, err := b.viewAs(ctx, token, b.store.ViewEach, func(tx ReadTx, u User) (err error) {
+	id, err := b.viewAs(ctx, token, b.store.ViewEach, ReadTx.SessionUser, func(tx ReadTx, u User) (err error) {
 		reads, err = readForPay(ctx, tx, u, req)
 		return err
 	})

@@ -40,6 +40,10 @@ type ReadTx interface {
 	Session(ctx context.Context, tokenHash []byte) (Session, error)
 	// SessionUser is Session with its user, read in one statement.
 	SessionUser(ctx context.Context, tokenHash []byte) (Session, User, error)
+	// SessionProfile is SessionUser with only what a profile shows of the
+	// user: its id, username, email, mobile and card number. Nothing of
+	// its passwords is read.
+	SessionProfile(ctx context.Context, tokenHash []byte) (Session, User, error)
 	Attempt(ctx context.Context, key string) (Attempt, error)
 	Idempotent(ctx context.Context, user UserID, key string) (IdempotentRecord, bool, error)
 	// PaymentLookup is Idempotent, Attempt and UserByMobile at once, in

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strconv"
 	"testing"
@@ -508,6 +509,15 @@ func testSessions(t *testing.T, s coffer.Store) {
 				u.ID != want.ID || u.Username != want.Username || u.Mobile != want.Mobile || u.CardNum != want.CardNum || u.PasswordHash != want.PasswordHash || !u.CreatedAt.Equal(want.CreatedAt) {
 				t.Errorf("%s: SessionUser %+v, %+v; want %+v, %+v", what, joined, u, got, want)
 			}
+			profiled, p, err := tx.SessionProfile(bg, hash)
+			if err != nil {
+				t.Errorf("%s: SessionProfile: %v", what, err)
+				return nil
+			}
+			shown := coffer.User{ID: want.ID, Username: want.Username, Email: want.Email, Mobile: want.Mobile, CardNum: want.CardNum}
+			if !reflect.DeepEqual(profiled, joined) || !reflect.DeepEqual(p, shown) {
+				t.Errorf("%s: SessionProfile %+v, %+v; want %+v, %+v", what, profiled, p, joined, shown)
+			}
 			return nil
 		})
 	}
@@ -522,6 +532,8 @@ func testSessions(t *testing.T, s coffer.Store) {
 		wantCode(t, "unknown session", err, coffer.ErrUnauthorized)
 		_, _, err = tx.SessionUser(bg, h3)
 		wantCode(t, "unknown session's user", err, coffer.ErrUnauthorized)
+		_, _, err = tx.SessionProfile(bg, h3)
+		wantCode(t, "unknown session's profile", err, coffer.ErrUnauthorized)
 		return nil
 	})
 	update(t, s, func(tx coffer.Tx) error { return tx.DeleteSession(bg, h1) })
