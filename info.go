@@ -9,7 +9,7 @@ import (
 
 // Info is a user's personal information and assets.
 type Info struct {
-	User           User   // from InfoAs, only what a profile shows (ReadTx.SessionProfile)
+	User           User   // from InfoAs, only what a profile shows (ReadTx.SessionHoldings)
 	Balance        Amount // card
 	MoneyManagment Amount // wealth principal plus interest
 	Funds          Amount // fund shares at the latest NAV
@@ -36,12 +36,19 @@ func (b *Bank) Info(ctx context.Context, id UserID) (Info, error) {
 }
 
 // InfoAs is Info for the user of the session token, the session checked
-// (as Authenticate does) in the same call of the store. It returns the
-// user too, 0 when the session is refused or could not be read.
+// (as Authenticate does) in the same call of the store, and read in one
+// statement with the user's profile and holdings (ReadTx.SessionHoldings).
+// It returns the user too, 0 when the session is refused or could not be
+// read.
 func (b *Bank) InfoAs(ctx context.Context, token string) (UserID, Info, error) {
 	var info Info
-	id, err := b.viewAs(ctx, token, b.store.ViewEach, ReadTx.SessionProfile, func(tx ReadTx, u User) (err error) {
-		info, err = infoIn(ctx, tx, u)
+	var holdings []Holding
+	withHoldings := func(tx ReadTx, ctx context.Context, tokenHash []byte) (s Session, u User, err error) {
+		s, u, holdings, err = tx.SessionHoldings(ctx, tokenHash) // one statement for the session and the balances
+		return s, u, err
+	}
+	id, err := b.viewAs(ctx, token, b.store.ViewEach, withHoldings, func(tx ReadTx, u User) (err error) {
+		info, err = value(ctx, tx, u, holdings)
 		return err
 	})
 	return id, info, err
@@ -49,12 +56,18 @@ func (b *Bank) InfoAs(ctx context.Context, token string) (UserID, Info, error) {
 
 // infoIn values the holdings of user u in tx.
 func infoIn(ctx context.Context, tx ReadTx, u User) (Info, error) {
+	holdings, err := tx.Holdings(ctx, u.ID)
+	if err != nil {
+		return Info{User: u}, err
+	}
+	return value(ctx, tx, u, holdings)
+}
+
+// value values holdings, those of user u, at the prices read in tx.
+func value(ctx context.Context, tx ReadTx, u User, holdings []Holding) (Info, error) {
 	info := Info{User: u}
 	err := func() error {
-		holdings, err := tx.Holdings(ctx, u.ID)
-		if err != nil {
-			return err
-		}
+		var err error
 		var quote GoldQuote
 		navs := map[string]NAV{}
 		for _, h := range holdings {

@@ -44,6 +44,9 @@ type ReadTx interface {
 	// user: its id, username, email, mobile and card number. Nothing of
 	// its passwords is read.
 	SessionProfile(ctx context.Context, tokenHash []byte) (Session, User, error)
+	// SessionHoldings is SessionProfile with the user's holdings (as
+	// Holdings lists them), read in one statement.
+	SessionHoldings(ctx context.Context, tokenHash []byte) (Session, User, []Holding, error)
 	Attempt(ctx context.Context, key string) (Attempt, error)
 	Idempotent(ctx context.Context, user UserID, key string) (IdempotentRecord, bool, error)
 	// PaymentLookup is Idempotent, Attempt and UserByMobile at once, in

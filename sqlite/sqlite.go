@@ -262,7 +262,23 @@ func (s *Store) enqueue(ctx context.Context, j *job) error {
 
 // View implements coffer.Store with a read transaction on a pooled
 // reader.
-func (s *Store) View(ctx context.Context, fn func(coffer.ReadTx) error) (err error) {
+func (s *Store) View(ctx context.Context, fn func(coffer.ReadTx) error) error {
+	return s.onReader(ctx, false, fn)
+}
+
+// ViewEach implements coffer.Store on a pooled reader. Its first
+// statement runs alone, in a WAL snapshot of its own; a second begins a
+// read transaction that the rest share, because a snapshot taken for each
+// statement costs more than BEGIN and COMMIT once there are two of them
+// (measured: BENCHMARKS.md, fifth round). A read of one statement, such as
+// info's, then costs one statement.
+func (s *Store) ViewEach(ctx context.Context, fn func(coffer.ReadTx) error) error {
+	return s.onReader(ctx, true, fn)
+}
+
+// onReader runs fn on a pooled reader, in a read transaction begun at once or,
+// when lazy, before fn's second statement.
+func (s *Store) onReader(ctx context.Context, lazy bool, fn func(coffer.ReadTx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -276,32 +292,80 @@ func (s *Store) View(ctx context.Context, fn func(coffer.ReadTx) error) (err err
 	}
 	defer func() { s.readers <- r }()
 	return r.within(func() error {
-		if err := r.Exec(ctx, "BEGIN"); err != nil {
-			return classify(err)
+		q := &readTx{stmtCache: r, lazy: lazy}
+		if !lazy {
+			if err := q.begin(ctx); err != nil {
+				return classify(err)
+			}
 		}
 		committed := false
 		defer func() {
-			if !committed { // fn failed or panicked: end the transaction before the next View
+			if q.began && !committed { // fn failed or panicked: end the transaction before the next read
 				r.Exec(ctx, "ROLLBACK")
 			}
 		}()
-		if err := fn(sqlstore.NewTx(r, s.dialect)); err != nil {
+		if err := fn(sqlstore.NewTx(q, s.dialect)); err != nil {
 			return classify(err)
 		}
-		if err := r.Exec(ctx, "COMMIT"); err != nil {
-			return classify(err)
+		if q.began {
+			if err := r.Exec(ctx, "COMMIT"); err != nil {
+				return classify(err)
+			}
 		}
 		committed = true
 		return nil
 	})
 }
 
-// ViewEach implements coffer.Store as View: in WAL mode a statement run
-// alone takes a snapshot of its own, which costs more than BEGIN and
-// COMMIT once fn reads twice (measured on info and transfers:
-// BENCHMARKS.md, fifth round).
-func (s *Store) ViewEach(ctx context.Context, fn func(coffer.ReadTx) error) error {
-	return s.View(ctx, fn)
+// readTx is a reader's Querier that begins its read transaction before
+// its second statement when lazy, else when told to.
+type readTx struct {
+	*stmtCache
+	lazy       bool
+	statements int
+	began      bool
+}
+
+func (q *readTx) begin(ctx context.Context) error {
+	if err := q.stmtCache.Exec(ctx, "BEGIN"); err != nil {
+		return err
+	}
+	q.began = true
+	return nil
+}
+
+// next counts a statement about to run, beginning the transaction first
+// when it is a lazy one's second.
+func (q *readTx) next(ctx context.Context) error {
+	q.statements++
+	if q.lazy && q.statements == 2 {
+		return q.begin(ctx)
+	}
+	return nil
+}
+
+// Exec implements sqlstore.Querier.
+func (q *readTx) Exec(ctx context.Context, query string, args ...any) error {
+	if err := q.next(ctx); err != nil {
+		return err
+	}
+	return q.stmtCache.Exec(ctx, query, args...)
+}
+
+// Query implements sqlstore.Querier.
+func (q *readTx) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	if err := q.next(ctx); err != nil {
+		return nil, err
+	}
+	return q.stmtCache.Query(ctx, query, args...)
+}
+
+// QueryRow implements sqlstore.Querier.
+func (q *readTx) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
+	if err := q.next(ctx); err != nil {
+		return &driverRow{err: err}
+	}
+	return q.stmtCache.QueryRow(ctx, query, args...)
 }
 
 // Close stops the writer after it has answered every queued job, waits

@@ -241,20 +241,25 @@ func TestViewPanicKeepsItsReader(t *testing.T) {
 	if err := s.Update(bg, func(tx coffer.Tx) error { return createAndDeposit(bg, tx, 1, 5_00) }); err != nil {
 		t.Fatal(err)
 	}
+	reads := map[string]func(context.Context, func(coffer.ReadTx) error) error{"View": s.View, "ViewEach": s.ViewEach}
 	for i := range 3 * runtime.GOMAXPROCS(0) * 2 {
-		func() {
-			defer func() {
-				if r := recover(); r != "a bug in a read" {
-					t.Fatalf("View %d: recovered %v, want the function's panic", i, r)
-				}
+		for name, read := range reads {
+			func() {
+				defer func() {
+					if r := recover(); r != "a bug in a read" {
+						t.Fatalf("%s %d: recovered %v, want the function's panic", name, i, r)
+					}
+				}()
+				read(bg, func(tx coffer.ReadTx) error {
+					for range 2 { // ViewEach begins its transaction at the second
+						if _, err := tx.UserByMobile(bg, storetest.MobileNumber(1)); err != nil {
+							return err
+						}
+					}
+					panic("a bug in a read")
+				})
 			}()
-			s.View(bg, func(tx coffer.ReadTx) error {
-				if _, err := tx.UserByMobile(bg, storetest.MobileNumber(1)); err != nil {
-					return err
-				}
-				panic("a bug in a read")
-			})
-		}()
+		}
 	}
 	for range 8 {
 		if got, found := cardOf(t, s, 1); !found || got != 5_00 {

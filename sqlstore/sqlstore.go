@@ -319,6 +319,46 @@ func (t *Tx) SessionProfile(ctx context.Context, tokenHash []byte) (coffer.Sessi
 	return s, u, err
 }
 
+// SessionHoldings implements coffer.ReadTx: a row for each of the user's
+// accounts, each with the session and the profile, or one row with no
+// account when the user has none.
+func (t *Tx) SessionHoldings(ctx context.Context, tokenHash []byte) (coffer.Session, coffer.User, []coffer.Holding, error) {
+	s := coffer.Session{TokenHash: tokenHash}
+	var u coffer.User
+	rows, err := t.query(ctx, `SELECT s.user_id, s.created_at_ms, s.last_seen_at_ms, u.id, u.username, u.email, u.mobile, u.cardnum,
+		a.kind, a.asset, a.product, a.lot, a.matures_on, a.balance
+		FROM sessions s JOIN users u ON u.id = s.user_id LEFT JOIN accounts a ON a.user_id = s.user_id
+		WHERE s.token_hash = ? ORDER BY a.id`, tokenHash)
+	if err != nil {
+		return s, u, nil, err
+	}
+	defer rows.Close()
+	var holdings []coffer.Holding
+	var created, seen int64
+	found := false
+	for rows.Next() {
+		var kind, asset, product, maturesOn sql.NullString
+		var lot, balance sql.NullInt64
+		if err := rows.Scan(&s.User, &created, &seen, &u.ID, &u.Username, &u.Email, &u.Mobile, &u.CardNum,
+			&kind, &asset, &product, &lot, &maturesOn, &balance); err != nil {
+			return s, u, nil, err
+		}
+		found = true
+		if kind.Valid {
+			key := coffer.AccountKey{User: u.ID, Kind: coffer.AccountKind(kind.String), Asset: coffer.Asset(asset.String), Product: product.String, Lot: lot.Int64}
+			holdings = append(holdings, coffer.Holding{Key: key, Balance: balance.Int64, MaturesOn: maturesOn.String})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s, u, nil, err
+	}
+	if !found {
+		return s, u, nil, &coffer.Error{Code: coffer.ErrUnauthorized}
+	}
+	s.CreatedAt, s.LastSeenAt = fromMS(created), fromMS(seen)
+	return s, u, holdings, nil
+}
+
 // prefixed scans its first columns into head, the rest into what Scan is
 // given.
 type prefixed struct {

@@ -1276,6 +1276,45 @@ func testHoldings(t *testing.T, s coffer.Store) {
 		}
 		return nil
 	})
+	// SessionHoldings: SessionProfile and Holdings in one statement, for
+	// a user with many holdings, one with a card only and one with none.
+	c := createUsers(t, s, 3, 1)[0].ID
+	sessions := map[coffer.UserID][]byte{a: coffer.HashToken("a"), b: coffer.HashToken("b"), c: coffer.HashToken("c")}
+	update(t, s, func(tx coffer.Tx) error {
+		for user, hash := range sessions {
+			if err := tx.CreateSession(bg, coffer.Session{TokenHash: hash, User: user, CreatedAt: Start, LastSeenAt: Start}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, read := range readModes(s) {
+		err := read.fn(bg, func(tx coffer.ReadTx) error {
+			for user, hash := range sessions {
+				session, profile, err := tx.SessionProfile(bg, hash)
+				if err != nil {
+					return err
+				}
+				holdings, err := tx.Holdings(bg, user)
+				if err != nil {
+					return err
+				}
+				s2, p2, h2, err := tx.SessionHoldings(bg, hash)
+				if err != nil {
+					return err
+				}
+				if !reflect.DeepEqual(s2, session) || !reflect.DeepEqual(p2, profile) || !reflect.DeepEqual(h2, holdings) {
+					t.Errorf("%s: user %d: SessionHoldings %+v, %+v, %+v; want %+v, %+v, %+v", read.name, user, s2, p2, h2, session, profile, holdings)
+				}
+			}
+			_, _, _, err := tx.SessionHoldings(bg, coffer.HashToken("none"))
+			wantCode(t, read.name+": SessionHoldings of an unknown session", err, coffer.ErrUnauthorized)
+			return nil
+		})
+		if err != nil {
+			t.Errorf("%s: %v", read.name, err)
+		}
+	}
 	AssertLedger(t, s)
 }
 
@@ -1604,11 +1643,17 @@ func testViewSnapshot(t *testing.T, s coffer.Store) {
 			t.Errorf("%s wrote a user (error %v): %d users, want %d", read.name, err, n, users)
 		}
 	}
-	// Failed reads, enough to go round any pool of connections: each
-	// connection must be left fit for the next read.
-	for range 64 {
+	// Failed reads, of one statement and of two, enough to go round any
+	// pool of connections: each connection must be left fit for the next
+	// read.
+	for i := range 64 {
 		for _, read := range readModes(s) {
 			err := read.fn(bg, func(tx coffer.ReadTx) error {
+				if i%2 == 1 {
+					if _, err := tx.CountUsers(bg); err != nil {
+						return err
+					}
+				}
 				_, err := tx.UserByMobile(bg, "13900000000")
 				return err
 			})
