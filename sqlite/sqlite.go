@@ -276,8 +276,8 @@ func (s *Store) ViewEach(ctx context.Context, fn func(coffer.ReadTx) error) erro
 	return s.onReader(ctx, true, fn)
 }
 
-// onReader runs fn on a pooled reader, in a read transaction begun at once or,
-// when lazy, before fn's second statement.
+// onReader runs fn on a pooled reader, in a read transaction begun at
+// once or, when lazy, before fn's second statement.
 func (s *Store) onReader(ctx context.Context, lazy bool, fn func(coffer.ReadTx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -318,7 +318,9 @@ func (s *Store) onReader(ctx context.Context, lazy bool, fn func(coffer.ReadTx) 
 }
 
 // readTx is a reader's Querier that begins its read transaction before
-// its second statement when lazy, else when told to.
+// its second statement when lazy, else when told to. It offers only
+// Querier's methods, each counted: a Pipeliner or Deferrer added to
+// stmtCache must be added here too.
 type readTx struct {
 	*stmtCache
 	lazy       bool
