@@ -292,6 +292,14 @@ func (s *Store) onReader(ctx context.Context, lazy bool, fn func(coffer.ReadTx) 
 	}
 	defer func() { s.readers <- r }()
 	return r.within(func() error {
+		if !r.dc.AutoCommit() {
+			// Left in a transaction by a ROLLBACK that failed: its old
+			// snapshot would answer a read of one statement, silently.
+			r.Exec(ctx, "ROLLBACK")
+			if !r.dc.AutoCommit() {
+				return &coffer.Error{Code: coffer.ErrUnavailable, Detail: "a reader is stuck in a transaction"}
+			}
+		}
 		q := &readTx{stmtCache: r, lazy: lazy}
 		if !lazy {
 			if err := q.begin(ctx); err != nil {

@@ -712,3 +712,75 @@ func TestCheckLedgerDetectsCorruption(t *testing.T) {
 		})
 	}
 }
+
+// TestReaderLeftInATransactionIsRolledBack: a reader left inside a read
+// transaction (by a ROLLBACK that failed) would serve its old snapshot,
+// silently, to a read of one statement, which ViewEach runs without
+// BEGIN: a logged-out session would still pass. Every read first ends
+// such a transaction.
+func TestReaderLeftInATransactionIsRolledBack(t *testing.T) {
+	s := openTemp(t)
+	if err := s.Update(bg, func(tx coffer.Tx) error { return createAndDeposit(bg, tx, 1, 5_00) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlite.LeaveReadersInTransactions(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(bg, func(tx coffer.Tx) error { return createAndDeposit(bg, tx, 2, 5_00) }); err != nil {
+		t.Fatal(err)
+	}
+	reads := map[string]func(context.Context, func(coffer.ReadTx) error) error{"View": s.View, "ViewEach": s.ViewEach}
+	for range 3 * runtime.GOMAXPROCS(0) * 2 {
+		for name, read := range reads {
+			var n int
+			err := read(bg, func(tx coffer.ReadTx) (err error) {
+				n, err = tx.CountUsers(bg)
+				return err
+			})
+			if err != nil || n != 2 {
+				t.Fatalf("%s: %d users, %v; want 2", name, n, err)
+			}
+		}
+	}
+}
+
+// TestSessionHoldingsOfAUserWithoutAccounts: the one row the LEFT JOIN
+// gives a user with no account carries the session and the profile, and
+// no holding. The store gives every user a card, so it is deleted here by
+// hand.
+func TestSessionHoldingsOfAUserWithoutAccounts(t *testing.T) {
+	s := openTemp(t)
+	u := user(1)
+	hash := coffer.HashToken("token")
+	if err := s.Update(bg, func(tx coffer.Tx) error {
+		if err := tx.CreateUser(bg, u); err != nil {
+			return err
+		}
+		return tx.CreateSession(bg, coffer.Session{TokenHash: hash, User: u.ID, CreatedAt: storetest.Start, LastSeenAt: storetest.Start})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite3", s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if res, err := db.Exec(`DELETE FROM accounts WHERE user_id = ?`, u.ID); err != nil {
+		t.Fatal(err)
+	} else if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("deleted %d accounts, want the card alone", n)
+	}
+	err = s.ViewEach(bg, func(tx coffer.ReadTx) error {
+		session, profile, holdings, err := tx.SessionHoldings(bg, hash)
+		if err != nil {
+			return err
+		}
+		if session.User != u.ID || profile.ID != u.ID || profile.Mobile != u.Mobile || len(holdings) != 0 {
+			t.Errorf("session %+v, profile %+v, holdings %+v", session, profile, holdings)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

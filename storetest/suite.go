@@ -1277,7 +1277,9 @@ func testHoldings(t *testing.T, s coffer.Store) {
 		return nil
 	})
 	// SessionHoldings: SessionProfile and Holdings in one statement, for
-	// a user with many holdings, one with a card only and one with none.
+	// a user with many holdings, one with a card of 1.00 and one with an
+	// untouched card. (A user with no account at all cannot be made
+	// through the store: each store's own tests cover that row.)
 	c := createUsers(t, s, 3, 1)[0].ID
 	sessions := map[coffer.UserID][]byte{a: coffer.HashToken("a"), b: coffer.HashToken("b"), c: coffer.HashToken("c")}
 	update(t, s, func(tx coffer.Tx) error {
@@ -1599,8 +1601,9 @@ func readModes(s coffer.Store) []readMode {
 }
 
 // testViewSnapshot: the statements of a View see one snapshot, taken by
-// its first, while those of a ViewEach may each see what was committed
-// when they ran (PostgreSQL) or share one (SQLite). Neither writes, and a failed read of either leaves its
+// its first, while those of a ViewEach need not: on PostgreSQL each sees
+// what was committed when it ran; on SQLite the first runs alone and the
+// rest share one. Neither writes, and a failed read of either leaves its
 // connection fit for the next. (A commit inside a read needs a second
 // connection: a store with a pool of one would hang here.)
 func testViewSnapshot(t *testing.T, s coffer.Store) {
