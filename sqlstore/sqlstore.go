@@ -303,60 +303,71 @@ func (t *Tx) SessionUser(ctx context.Context, tokenHash []byte) (coffer.Session,
 	return s, u, err
 }
 
+// profileColumns are a session's and its user's profile, for
+// SessionProfile and SessionHoldings, read by profileRow.
+const profileColumns = `s.user_id, s.created_at_ms, s.last_seen_at_ms, u.id, u.username, u.email, u.mobile, u.cardnum`
+
+// profileRow receives the profileColumns of a row.
+type profileRow struct {
+	s             coffer.Session
+	u             coffer.User
+	created, seen int64
+}
+
+func (d *profileRow) dests() []any {
+	return []any{&d.s.User, &d.created, &d.seen, &d.u.ID, &d.u.Username, &d.u.Email, &d.u.Mobile, &d.u.CardNum}
+}
+
+func (d *profileRow) session() coffer.Session {
+	d.s.CreatedAt, d.s.LastSeenAt = fromMS(d.created), fromMS(d.seen)
+	return d.s
+}
+
 // SessionProfile implements coffer.ReadTx: 8 columns where SessionUser
 // reads 13, for the requests that show a user (info, the wallet).
 func (t *Tx) SessionProfile(ctx context.Context, tokenHash []byte) (coffer.Session, coffer.User, error) {
-	s := coffer.Session{TokenHash: tokenHash}
-	var u coffer.User
-	var created, seen int64
-	err := t.row(ctx, `SELECT s.user_id, s.created_at_ms, s.last_seen_at_ms, u.id, u.username, u.email, u.mobile, u.cardnum
-		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?`, tokenHash).
-		Scan(&s.User, &created, &seen, &u.ID, &u.Username, &u.Email, &u.Mobile, &u.CardNum)
+	d := profileRow{s: coffer.Session{TokenHash: tokenHash}}
+	err := t.row(ctx, `SELECT `+profileColumns+` FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?`, tokenHash).
+		Scan(d.dests()...)
 	if errors.Is(err, sql.ErrNoRows) {
-		return s, u, &coffer.Error{Code: coffer.ErrUnauthorized}
+		return d.s, d.u, &coffer.Error{Code: coffer.ErrUnauthorized}
 	}
-	s.CreatedAt, s.LastSeenAt = fromMS(created), fromMS(seen)
-	return s, u, err
+	return d.session(), d.u, err
 }
 
 // SessionHoldings implements coffer.ReadTx: a row for each of the user's
 // accounts, each with the session and the profile, or one row with no
 // account when the user has none.
 func (t *Tx) SessionHoldings(ctx context.Context, tokenHash []byte) (coffer.Session, coffer.User, []coffer.Holding, error) {
-	s := coffer.Session{TokenHash: tokenHash}
-	var u coffer.User
-	rows, err := t.query(ctx, `SELECT s.user_id, s.created_at_ms, s.last_seen_at_ms, u.id, u.username, u.email, u.mobile, u.cardnum,
-		a.kind, a.asset, a.product, a.lot, a.matures_on, a.balance
+	d := profileRow{s: coffer.Session{TokenHash: tokenHash}}
+	rows, err := t.query(ctx, `SELECT `+profileColumns+`, a.kind, a.asset, a.product, a.lot, a.matures_on, a.balance
 		FROM sessions s JOIN users u ON u.id = s.user_id LEFT JOIN accounts a ON a.user_id = s.user_id
 		WHERE s.token_hash = ? ORDER BY a.id`, tokenHash)
 	if err != nil {
-		return s, u, nil, err
+		return d.s, d.u, nil, err
 	}
 	defer rows.Close()
 	var holdings []coffer.Holding
-	var created, seen int64
 	found := false
 	for rows.Next() {
 		var kind, asset, product, maturesOn sql.NullString
 		var lot, balance sql.NullInt64
-		if err := rows.Scan(&s.User, &created, &seen, &u.ID, &u.Username, &u.Email, &u.Mobile, &u.CardNum,
-			&kind, &asset, &product, &lot, &maturesOn, &balance); err != nil {
-			return s, u, nil, err
+		if err := rows.Scan(append(d.dests(), &kind, &asset, &product, &lot, &maturesOn, &balance)...); err != nil {
+			return d.s, d.u, nil, err
 		}
 		found = true
 		if kind.Valid {
-			key := coffer.AccountKey{User: u.ID, Kind: coffer.AccountKind(kind.String), Asset: coffer.Asset(asset.String), Product: product.String, Lot: lot.Int64}
+			key := coffer.AccountKey{User: d.u.ID, Kind: coffer.AccountKind(kind.String), Asset: coffer.Asset(asset.String), Product: product.String, Lot: lot.Int64}
 			holdings = append(holdings, coffer.Holding{Key: key, Balance: balance.Int64, MaturesOn: maturesOn.String})
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return s, u, nil, err
+		return d.s, d.u, nil, err
 	}
 	if !found {
-		return s, u, nil, &coffer.Error{Code: coffer.ErrUnauthorized}
+		return d.s, d.u, nil, &coffer.Error{Code: coffer.ErrUnauthorized}
 	}
-	s.CreatedAt, s.LastSeenAt = fromMS(created), fromMS(seen)
-	return s, u, holdings, nil
+	return d.session(), d.u, holdings, nil
 }
 
 // prefixed scans its first columns into head, the rest into what Scan is
