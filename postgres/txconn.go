@@ -185,11 +185,14 @@ func (t *txConn) QueryRows(ctx context.Context, queries []string, args, dests []
 // commit ends the transaction with COMMIT, sent with the statements still
 // queued.
 func (t *txConn) commit(ctx context.Context) error {
-	if t.begin == "" && len(t.later) > 0 {
-		return errHeldBackWithoutTx
+	if t.begin == "" { // no transaction: nothing to commit, and no COMMIT to carry what was held back
+		if len(t.later) > 0 {
+			return errHeldBackWithoutTx
+		}
+		return nil
 	}
-	if t.begin == "" || !t.began && len(t.later) == 0 {
-		return nil // no transaction, or none begun
+	if !t.began && len(t.later) == 0 {
+		return nil // none begun
 	}
 	var tag pgconn.CommandTag
 	var err error

@@ -232,6 +232,11 @@ func TestGroupCommitFailingJobRollsBackAlone(t *testing.T) {
 	storetest.AssertLedger(t, s)
 }
 
+// readModes are a store's two ways to read, by name.
+func readModes(s *sqlite.Store) map[string]func(context.Context, func(coffer.ReadTx) error) error {
+	return map[string]func(context.Context, func(coffer.ReadTx) error) error{"View": s.View, "ViewEach": s.ViewEach}
+}
+
 // TestViewPanicKeepsItsReader: a View whose function panics passes the
 // panic on, ends its read transaction, and leaves its connection good for
 // the next View; more panics than there are readers, then reads that
@@ -241,7 +246,7 @@ func TestViewPanicKeepsItsReader(t *testing.T) {
 	if err := s.Update(bg, func(tx coffer.Tx) error { return createAndDeposit(bg, tx, 1, 5_00) }); err != nil {
 		t.Fatal(err)
 	}
-	reads := map[string]func(context.Context, func(coffer.ReadTx) error) error{"View": s.View, "ViewEach": s.ViewEach}
+	reads := readModes(s)
 	for i := range 3 * runtime.GOMAXPROCS(0) * 2 {
 		for name, read := range reads {
 			func() {
@@ -729,7 +734,7 @@ func TestReaderLeftInATransactionIsRolledBack(t *testing.T) {
 	if err := s.Update(bg, func(tx coffer.Tx) error { return createAndDeposit(bg, tx, 2, 5_00) }); err != nil {
 		t.Fatal(err)
 	}
-	reads := map[string]func(context.Context, func(coffer.ReadTx) error) error{"View": s.View, "ViewEach": s.ViewEach}
+	reads := readModes(s)
 	for range 3 * runtime.GOMAXPROCS(0) * 2 {
 		for name, read := range reads {
 			var n int
