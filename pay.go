@@ -81,21 +81,26 @@ func (b *Bank) Pay(ctx context.Context, id UserID, req PayRequest) (PayResult, e
 }
 
 // PayAs is Pay for the user of the session token, the session checked (as
-// Authenticate does) with the payment's first reads. Those need no
-// snapshot (see payReads): the session and its user are one statement,
-// the other reads are at least as fresh as a snapshot's, and what must
-// hold when the payment decides (the payer's lock and failure count, the
-// idempotency key, balances, limits) is enforced in its write
+// Authenticate does) in the statement of the payment's first reads
+// (ReadTx.SessionPayment). Those need no snapshot (see payReads), and
+// what must hold when the payment decides (the payer's lock and failure
+// count, the idempotency key, balances, limits) is enforced in its write
 // transaction. It returns the user too, 0 when the session is refused or
 // could not be read; past the session, a failure comes with the card
 // balance, as from Pay.
 func (b *Bank) PayAs(ctx context.Context, token string, req PayRequest) (UserID, PayResult, error) {
 	now := b.now()
+	q := SessionPaymentQuery{IdempotencyKey: req.IdempotencyKey}
+	if req.Mode == ModeTransfer {
+		q.AttemptKeyPrefix, q.Mobile = lookupKeyPrefix, req.Payee
+	}
 	var reads payReads
-	id, err := b.viewAs(ctx, token, b.store.ViewEach, ReadTx.SessionUser, func(tx ReadTx, u User) (err error) {
-		reads, err = readForPay(ctx, tx, u, req)
-		return err
-	})
+	withReads := func(tx ReadTx, ctx context.Context, tokenHash []byte) (Session, User, error) {
+		s, u, f, err := tx.SessionPayment(ctx, tokenHash, q)
+		reads = payReads{payer: u, stored: f.Stored, found: f.StoredFound, lookups: f.Attempt, payee: f.User}
+		return s, u, err
+	}
+	id, err := b.viewAs(ctx, token, b.store.ViewEach, withReads, nil)
 	if err != nil {
 		if id == 0 {
 			return 0, PayResult{}, err
@@ -306,8 +311,12 @@ func (b *Bank) payGate(ctx context.Context, tx Tx, user UserID, passwordSent, pa
 	return nil, nil
 }
 
+// lookupKeyPrefix and the user's id name a user's budget of payee
+// lookups.
+const lookupKeyPrefix = "lookup:user:"
+
 // lookupKey names a user's budget of payee lookups.
-func lookupKey(id UserID) string { return "lookup:user:" + strconv.FormatInt(int64(id), 10) }
+func lookupKey(id UserID) string { return lookupKeyPrefix + strconv.FormatInt(int64(id), 10) }
 
 // lookupsSpent reports whether a lookup budget read at now is used up.
 func (b *Bank) lookupsSpent(a Attempt, now time.Time) bool {

@@ -53,6 +53,10 @@ type ReadTx interface {
 	// one round trip where the store can: what a payment reads before it
 	// decides anything.
 	PaymentLookup(ctx context.Context, q PaymentQuery) (PaymentFound, error)
+	// SessionPayment is SessionUser and PaymentLookup at once, in one
+	// statement: what a payment made with a session reads before it
+	// decides anything. The lookup is for the session's user.
+	SessionPayment(ctx context.Context, tokenHash []byte, q SessionPaymentQuery) (Session, User, PaymentFound, error)
 
 	Balance(ctx context.Context, key AccountKey) (int64, error)
 	Holdings(ctx context.Context, user UserID) ([]Holding, error)
@@ -178,8 +182,17 @@ type PaymentQuery struct {
 	Mobile         string // the user with this mobile
 }
 
-// PaymentFound is what ReadTx.PaymentLookup found: zero values for what
-// was not asked or not there.
+// SessionPaymentQuery names what ReadTx.SessionPayment reads with the
+// session: what a PaymentQuery names, for the session's user, whose id is
+// not known before the read. An empty field reads nothing for it.
+type SessionPaymentQuery struct {
+	IdempotencyKey   string // the answer stored under it for the user
+	AttemptKeyPrefix string // the attempt counter named by this prefix and the user's id in decimal
+	Mobile           string // the user with this mobile
+}
+
+// PaymentFound is what ReadTx.PaymentLookup (or SessionPayment) found:
+// zero values for what was not asked or not there.
 type PaymentFound struct {
 	Stored      IdempotentRecord
 	StoredFound bool

@@ -49,39 +49,57 @@ func TestRefusedRequestsStillRefreshTheSession(t *testing.T) {
 	})
 }
 
-// failingIdempotency fails a payment's first read (its idempotency record,
-// with the rest of PaymentLookup) while fail is set.
-type failingIdempotency struct {
+// failingPayment fails a payment's first read (ReadTx.SessionPayment:
+// the session with the payment's lookups) while failRead is set, and
+// every write transaction while failWrite is.
+type failingPayment struct {
 	coffer.Store
-	fail *atomic.Bool
+	failRead, failWrite *atomic.Bool
 }
 
-func (s failingIdempotency) View(ctx context.Context, fn func(coffer.ReadTx) error) error {
-	return s.Store.View(ctx, func(tx coffer.ReadTx) error { return fn(failingIdempotencyTx{tx, s.fail}) })
+func (s failingPayment) View(ctx context.Context, fn func(coffer.ReadTx) error) error {
+	return s.Store.View(ctx, func(tx coffer.ReadTx) error { return fn(failingPaymentTx{tx, s.failRead}) })
 }
 
-func (s failingIdempotency) ViewEach(ctx context.Context, fn func(coffer.ReadTx) error) error {
-	return s.Store.ViewEach(ctx, func(tx coffer.ReadTx) error { return fn(failingIdempotencyTx{tx, s.fail}) })
+func (s failingPayment) ViewEach(ctx context.Context, fn func(coffer.ReadTx) error) error {
+	return s.Store.ViewEach(ctx, func(tx coffer.ReadTx) error { return fn(failingPaymentTx{tx, s.failRead}) })
 }
 
-type failingIdempotencyTx struct {
+func (s failingPayment) Update(ctx context.Context, fn func(coffer.Tx) error) error {
+	if s.failWrite.Load() {
+		return coffer.Errorf(coffer.ErrUnavailable, "injected")
+	}
+	return s.Store.Update(ctx, fn)
+}
+
+type failingPaymentTx struct {
 	coffer.ReadTx
 	fail *atomic.Bool
 }
 
-func (t failingIdempotencyTx) PaymentLookup(ctx context.Context, q coffer.PaymentQuery) (coffer.PaymentFound, error) {
+func (t failingPaymentTx) SessionPayment(ctx context.Context, tokenHash []byte, q coffer.SessionPaymentQuery) (coffer.Session, coffer.User, coffer.PaymentFound, error) {
 	if t.fail.Load() {
-		return coffer.PaymentFound{}, coffer.Errorf(coffer.ErrUnavailable, "injected")
+		return coffer.Session{}, coffer.User{}, coffer.PaymentFound{}, coffer.Errorf(coffer.ErrUnavailable, "injected")
 	}
-	return t.ReadTx.PaymentLookup(ctx, q)
+	return t.ReadTx.SessionPayment(ctx, tokenHash, q)
 }
 
-// Regression: when a payment's first read failed after the session had
-// been found live, the refusal came without the card balance the contract
-// puts in every failed payment's envelope.
+// payEnvelope is a payment's answer.
+type payEnvelope struct {
+	Code string `json:"code"`
+	Data *struct {
+		Balance string `json:"balance"`
+	} `json:"data"`
+}
+
+// Regression: when a payment failed after its session had been found
+// live, the refusal came without the card balance the contract puts in
+// every failed payment's envelope. (The payment's first read used to be a
+// statement of its own after the session's; the write is what can fail
+// there now.)
 func TestPayRefusedAfterTheSessionCarriesTheBalance(t *testing.T) {
-	var fail atomic.Bool
-	store := failingIdempotency{teststores.SQLite(t), &fail}
+	var failRead, failWrite atomic.Bool
+	store := failingPayment{teststores.SQLite(t), &failRead, &failWrite}
 	bank, clock := storetest.NewBank(t, store)
 	e := &testEnv{store: store, bank: bank, clock: clock, h: httpapi.NewServer(bank, httpapi.Options{})}
 	u := e.signup(t)
@@ -97,27 +115,39 @@ func TestPayRefusedAfterTheSessionCarriesTheBalance(t *testing.T) {
 	if tooMuch.Code != http.StatusUnprocessableEntity || tooMuch.Header().Get("Retry-After") != "" {
 		t.Errorf("a payment beyond the balance: %d, Retry-After %q; want 422 without one", tooMuch.Code, tooMuch.Header().Get("Retry-After"))
 	}
-	fail.Store(true)
-	rec := httptest.NewRecorder()
-	e.h.ServeHTTP(rec, newRequest(t, req{method: http.MethodPost, path: "/api/pay", token: u.token, header: map[string]string{"Idempotency-Key": "k1"},
-		body: map[string]string{"mode": "transfer", "money": "1.00", "payee": v.Mobile, "password": pw}}))
-	var env struct {
-		Code string `json:"code"`
-		Data struct {
-			Balance string `json:"balance"`
-		} `json:"data"`
+	pay := func(key string) (*httptest.ResponseRecorder, payEnvelope) {
+		rec := httptest.NewRecorder()
+		e.h.ServeHTTP(rec, newRequest(t, req{method: http.MethodPost, path: "/api/pay", token: u.token, header: map[string]string{"Idempotency-Key": key},
+			body: map[string]string{"mode": "transfer", "money": "1.00", "payee": v.Mobile, "password": pw}}))
+		var env payEnvelope
+		if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
+			t.Fatalf("answer %q: %v", rec.Body.String(), err)
+		}
+		return rec, env
 	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
-		t.Fatalf("answer %q: %v", rec.Body.String(), err)
-	}
-	if rec.Code != http.StatusServiceUnavailable || env.Code != string(coffer.ErrUnavailable) || env.Data.Balance != "100.00" {
-		t.Errorf("pay whose first read failed: %d %s; want 503 UNAVAILABLE with the balance 100.00", rec.Code, rec.Body.String())
+
+	failWrite.Store(true)
+	rec, env := pay("k1")
+	failWrite.Store(false)
+	if rec.Code != http.StatusServiceUnavailable || env.Code != string(coffer.ErrUnavailable) || env.Data == nil || env.Data.Balance != "100.00" {
+		t.Errorf("pay whose write failed: %d %s; want 503 UNAVAILABLE with the balance 100.00", rec.Code, rec.Body.String())
 	}
 	if got := rec.Header().Get("Retry-After"); got != "1" {
 		t.Errorf("503's Retry-After %q, want 1", got)
 	}
-	fail.Store(false)
+
+	// A failed first read has not seen the session live: 503, and no
+	// balance shown to a session nobody checked.
+	failRead.Store(true)
+	rec, env = pay("k2")
+	failRead.Store(false)
+	if rec.Code != http.StatusServiceUnavailable || env.Code != string(coffer.ErrUnavailable) || env.Data != nil {
+		t.Errorf("pay whose first read failed: %d %s; want 503 UNAVAILABLE without data", rec.Code, rec.Body.String())
+	}
+	if got := rec.Header().Get("Retry-After"); got != "1" {
+		t.Errorf("503's Retry-After %q, want 1", got)
+	}
 	if b := e.cardBalance(t, u); b != "100.00" {
-		t.Errorf("balance %s after the refused payment, want 100.00", b)
+		t.Errorf("balance %s after the refused payments, want 100.00", b)
 	}
 }

@@ -554,6 +554,67 @@ func (t *Tx) PaymentLookup(ctx context.Context, q coffer.PaymentQuery) (coffer.P
 	return f, nil
 }
 
+// sessionPaymentQuery is SessionPayment's statement: the session and its
+// user, with whatever of the rest is there (the LEFT JOINs give NULL,
+// here zero values, for what is not, or not asked: a NULL parameter
+// matches no row). Its parameters: the idempotency key, the attempt key's
+// prefix, the mobile, the token's hash.
+var sessionPaymentQuery = `SELECT s.user_id, s.created_at_ms, s.last_seen_at_ms, u.` +
+	strings.ReplaceAll(userColumns, ", ", ", u.") + `,
+		i.user_id IS NOT NULL, COALESCE(i.request_hash, ''), COALESCE(i.status, 0), COALESCE(i.body, ''), COALESCE(i.created_at_ms, 0),
+		COALESCE(a.key, ''), COALESCE(a.failures, 0), COALESCE(a.window_start_ms, 0), COALESCE(a.locked_until_ms, 0),
+		COALESCE(p.id, 0), COALESCE(p.username, ''), COALESCE(p.email, ''), COALESCE(p.mobile, ''), COALESCE(p.cardnum, ''),
+		COALESCE(p.password_hash, ''), p.pay_password_mac, COALESCE(p.pay_failures, 0), COALESCE(p.pay_locked_until_ms, 0), COALESCE(p.created_at_ms, 0)
+	FROM sessions s JOIN users u ON u.id = s.user_id
+	LEFT JOIN idempotency i ON i.user_id = s.user_id AND i.key = ?
+	LEFT JOIN attempts a ON a.key = CAST(? AS TEXT) || CAST(s.user_id AS TEXT)
+	LEFT JOIN users p ON p.mobile = ?
+	WHERE s.token_hash = ?`
+
+// SessionPayment implements coffer.ReadTx in one statement.
+func (t *Tx) SessionPayment(ctx context.Context, tokenHash []byte, q coffer.SessionPaymentQuery) (coffer.Session, coffer.User, coffer.PaymentFound, error) {
+	s := coffer.Session{TokenHash: tokenHash}
+	var created, seen int64
+	var user, payee userRow
+	var found bool
+	var stored idempotentRow
+	var attempt attemptRow
+	dests := append([]any{&s.User, &created, &seen}, user.dests()...)
+	dests = append(append(append(append(dests, &found), stored.dests()...), attempt.dests()...), payee.dests()...)
+	err := t.row(ctx, sessionPaymentQuery, orNull(q.IdempotencyKey), orNull(q.AttemptKeyPrefix), orNull(q.Mobile), tokenHash).Scan(dests...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, coffer.User{}, coffer.PaymentFound{}, &coffer.Error{Code: coffer.ErrUnauthorized}
+	}
+	if err != nil {
+		return s, coffer.User{}, coffer.PaymentFound{}, err
+	}
+	s.CreatedAt, s.LastSeenAt = fromMS(created), fromMS(seen)
+	// What was not there reads as PaymentLookup gives it.
+	var f coffer.PaymentFound
+	if q.IdempotencyKey != "" {
+		f.Stored = coffer.IdempotentRecord{User: s.User, Key: q.IdempotencyKey}
+		if found {
+			stored.r.User, stored.r.Key = s.User, q.IdempotencyKey
+			f.Stored, f.StoredFound, _ = stored.record(nil)
+		}
+	}
+	if attempt.a.Key != "" {
+		f.Attempt, _ = attempt.attempt(nil)
+	}
+	if payee.u.ID != 0 {
+		f.User = payee.user()
+	}
+	return s, user.user(), f, nil
+}
+
+// orNull is s, or NULL when s is empty.
+func orNull(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
 // PutIdempotent implements coffer.Tx. Nothing waits for the insert: where
 // the Querier defers, it goes with the transaction's commit, and a key
 // taken meanwhile fails the commit with ErrIdempotencyReuse.

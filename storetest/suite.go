@@ -32,6 +32,7 @@ func Run(t *testing.T, open Opener) {
 		{"Attempts", testAttempts},
 		{"Idempotency", testIdempotency},
 		{"PaymentLookup", testPaymentLookup},
+		{"SessionPayment", testSessionPayment},
 		{"ViewSnapshot", testViewSnapshot},
 		{"DeleteExpired", testDeleteExpired},
 		{"PostBalancesAndEntries", testPostBalancesAndEntries},
@@ -1585,6 +1586,94 @@ func testPaymentLookup(t *testing.T, s coffer.Store) {
 			}); err != nil {
 				t.Errorf("%s: %v", name, err)
 			}
+		}
+	}
+}
+
+// testSessionPayment: SessionPayment reads what SessionUser and then
+// PaymentLookup for the session's user read, field for field, whatever
+// of it is there or asked for; an unknown session is ErrUnauthorized.
+func testSessionPayment(t *testing.T, s coffer.Store) {
+	users := createUsers(t, s, 1, 3)
+	const prefix = "lookup:test:"
+	sessions := []([]byte){coffer.HashToken("payer"), coffer.HashToken("other")}
+	rec := coffer.IdempotentRecord{User: users[0].ID, Key: "key-1", RequestHash: []byte{9}, Status: 200, Body: []byte("1.00"), CreatedAt: Start}
+	update(t, s, func(tx coffer.Tx) error {
+		for i, hash := range sessions {
+			if err := tx.CreateSession(bg, coffer.Session{TokenHash: hash, User: users[i].ID, CreatedAt: Start, LastSeenAt: Start.Add(time.Duration(i) * time.Second)}); err != nil {
+				return err
+			}
+		}
+		if err := tx.SetPayPassword(bg, users[2].ID, []byte{1, 2, 3}); err != nil {
+			return err
+		}
+		if err := tx.PutIdempotent(bg, rec); err != nil {
+			return err
+		}
+		_, err := tx.CountAttempt(bg, prefix+strconv.FormatInt(int64(users[0].ID), 10), Start, time.Minute)
+		return err
+	})
+	for _, c := range []struct {
+		name    string
+		session int
+		q       coffer.SessionPaymentQuery
+		want    string
+	}{
+		{"all there", 0, coffer.SessionPaymentQuery{IdempotencyKey: "key-1", AttemptKeyPrefix: prefix, Mobile: users[2].Mobile}, "stored 1.00, 1 failures, user " + users[2].Username},
+		{"none there", 0, coffer.SessionPaymentQuery{IdempotencyKey: "key-2", AttemptKeyPrefix: "lookup:none:", Mobile: "13900000000"}, "stored -, 0 failures, user -"},
+		{"key and counter of another user", 1, coffer.SessionPaymentQuery{IdempotencyKey: "key-1", AttemptKeyPrefix: prefix}, "stored -, 0 failures, user -"},
+		{"key alone", 0, coffer.SessionPaymentQuery{IdempotencyKey: "key-1"}, "stored 1.00, 0 failures, user -"},
+		{"counter alone", 0, coffer.SessionPaymentQuery{AttemptKeyPrefix: prefix}, "stored -, 1 failures, user -"},
+		{"mobile alone, the payer's own", 0, coffer.SessionPaymentQuery{Mobile: users[0].Mobile}, "stored -, 0 failures, user " + users[0].Username},
+		{"nothing asked", 1, coffer.SessionPaymentQuery{}, "stored -, 0 failures, user -"},
+	} {
+		hash := sessions[c.session]
+		for _, read := range readModes(s) {
+			name := read.name + ", " + c.name
+			if err := read.fn(bg, func(tx coffer.ReadTx) error {
+				session, user, f, err := tx.SessionPayment(bg, hash, c.q)
+				if err != nil {
+					return err
+				}
+				wantSession, wantUser, err := tx.SessionUser(bg, hash)
+				if err != nil {
+					return err
+				}
+				q := coffer.PaymentQuery{User: wantUser.ID, IdempotencyKey: c.q.IdempotencyKey, Mobile: c.q.Mobile}
+				if c.q.AttemptKeyPrefix != "" {
+					q.AttemptKey = c.q.AttemptKeyPrefix + strconv.FormatInt(int64(wantUser.ID), 10)
+				}
+				wantFound, err := tx.PaymentLookup(bg, q)
+				if err != nil {
+					return err
+				}
+				if !reflect.DeepEqual(session, wantSession) || !reflect.DeepEqual(user, wantUser) || !reflect.DeepEqual(f, wantFound) {
+					t.Errorf("%s: SessionPayment %+v, %+v, %+v; want %+v, %+v, %+v", name, session, user, f, wantSession, wantUser, wantFound)
+				}
+				stored, payee := "-", "-"
+				if f.StoredFound {
+					stored = string(f.Stored.Body)
+				}
+				if f.User.ID != 0 {
+					payee = f.User.Username
+				}
+				if got := fmt.Sprintf("stored %s, %d failures, user %s", stored, f.Attempt.Failures, payee); got != c.want {
+					t.Errorf("%s: %s, want %s", name, got, c.want)
+				}
+				return nil
+			}); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+	}
+	for _, read := range readModes(s) {
+		err := read.fn(bg, func(tx coffer.ReadTx) error {
+			_, _, _, err := tx.SessionPayment(bg, coffer.HashToken("none"), coffer.SessionPaymentQuery{IdempotencyKey: "key-1", Mobile: users[0].Mobile})
+			wantCode(t, read.name+": SessionPayment of an unknown session", err, coffer.ErrUnauthorized)
+			return nil
+		})
+		if err != nil {
+			t.Errorf("%s: %v", read.name, err)
 		}
 	}
 }
