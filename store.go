@@ -136,7 +136,10 @@ type Tx interface {
 	// returns its key.
 	CreateLot(ctx context.Context, user UserID, product string, maturesOn string) (AccountKey, error)
 	// AddDailySpend adds amount to the user's outgoing payments of day and
-	// fails with ErrLimitDaily if the total would pass limit.
+	// fails the transaction with ErrLimitDaily if the total would pass
+	// limit: from this call, or (where the store sends the statement with
+	// the next one) from that statement's call or from Update itself, so a
+	// caller acts on Update's error, not only on this one's.
 	AddDailySpend(ctx context.Context, user UserID, day string, amount, limit Amount) error
 
 	// CloseDay records that day is closed; it fails with ErrDayClosed if

@@ -18,6 +18,7 @@ import (
 var migrations = []string{
 	1: sqlstore.SchemaFor("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BYTEA"),
 	2: sqlstore.DropAccountIndex,
+	3: sqlstore.LimitCheck.PostgreSQL,
 }
 
 // createTableTries bounds the retries of creating schema_migrations when

@@ -148,7 +148,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	}
 	return &Store{
 		db:       db,
-		dialect:  &sqlstore.Dialect{Dollar: true, ForUpdate: " FOR UPDATE", UniqueViolation: uniqueViolation},
+		dialect:  &sqlstore.Dialect{Dollar: true, ForUpdate: " FOR UPDATE", UniqueViolation: uniqueViolation, CheckViolation: checkViolation},
 		maxTries: opts.MaxTries,
 	}, nil
 }
@@ -268,6 +268,16 @@ func sleep(ctx context.Context, d time.Duration) error {
 func uniqueViolation(err error) (string, bool) {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" {
+		return pe.ConstraintName, true
+	}
+	return "", false
+}
+
+// checkViolation is the Dialect's test for a CHECK-constraint violation,
+// with the constraint's name.
+func checkViolation(err error) (string, bool) {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23514" {
 		return pe.ConstraintName, true
 	}
 	return "", false

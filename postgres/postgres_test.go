@@ -14,6 +14,7 @@ import (
 	"coffer"
 	"coffer/internal/pgtest"
 	"coffer/postgres"
+	"coffer/sqlstore"
 	"coffer/storetest"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -106,11 +107,66 @@ func TestMigrateTwice(t *testing.T) {
 	createUser(t, first, newUser(1))
 	first.Close()
 	second := open(t, dsn, postgres.Options{})
-	if got := migrationsApplied(t, second.DB()); fmt.Sprint(got) != "[1 2]" {
-		t.Errorf("migrations recorded: %v, want [1 2]", got)
+	if got := migrationsApplied(t, second.DB()); fmt.Sprint(got) != "[1 2 3]" {
+		t.Errorf("migrations recorded: %v, want [1 2 3]", got)
 	}
 	if n := storetest.CountRows(t, second)["users"]; n != 1 {
 		t.Errorf("reopening lost or duplicated data: %d users", n)
+	}
+}
+
+// TestMigratesVersionTwoDatabase opens a database of schema version 2,
+// as the previous build left it, with a day's spend in it: the day's
+// limit moves into the row and is checked there, and the previous build's
+// spend, run beside this one with the same limit, still works.
+func TestMigratesVersionTwoDatabase(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	old, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	for _, q := range []string{
+		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at_ms BIGINT NOT NULL)`,
+		sqlstore.SchemaFor("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BYTEA"),
+		sqlstore.DropAccountIndex,
+		`INSERT INTO schema_migrations VALUES (1, 0), (2, 0)`,
+		`INSERT INTO spend_days (user_id, day, spent) VALUES (1, '2026-11-23', 15000)`,
+	} {
+		if _, err := old.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%.40s: %v", q, err)
+		}
+	}
+	s := open(t, dsn, postgres.Options{})
+	if got := migrationsApplied(t, s.DB()); fmt.Sprint(got) != "[1 2 3]" {
+		t.Errorf("migrations recorded: %v, want [1 2 3]", got)
+	}
+	const limit = coffer.Amount(200_00)
+	spend := func(amount coffer.Amount) error {
+		return s.Update(ctx, func(tx coffer.Tx) error { return tx.AddDailySpend(ctx, 1, "2026-11-23", amount, limit) })
+	}
+	if err := spend(50_00); err != nil {
+		t.Errorf("up to the limit over the old row: %v", err)
+	}
+	if err := spend(1); !coffer.IsCode(err, coffer.ErrLimitDaily) {
+		t.Errorf("past the limit over the old row: %v, want %s", err, coffer.ErrLimitDaily)
+	}
+	// The previous build's statement: refused by changing no row, never
+	// by the CHECK, while its limit is the one in the row.
+	previous := func(amount int64) (spent int64, err error) {
+		err = old.QueryRowContext(ctx, `INSERT INTO spend_days (user_id, day, spent) VALUES ($1, $2, $3)
+			ON CONFLICT (user_id, day) DO UPDATE SET spent = spend_days.spent + excluded.spent
+			WHERE spend_days.spent + excluded.spent <= $4 RETURNING spent`, 1, "2026-11-24", amount, int64(limit)).Scan(&spent)
+		return spent, err
+	}
+	if err := s.Update(ctx, func(tx coffer.Tx) error { return tx.AddDailySpend(ctx, 1, "2026-11-24", 150_00, limit) }); err != nil {
+		t.Fatal(err)
+	}
+	if spent, err := previous(50_00); err != nil || spent != 200_00 {
+		t.Errorf("previous build's spend up to the limit: %d, %v", spent, err)
+	}
+	if _, err := previous(1); !errors.Is(err, sql.ErrNoRows) {
+		t.Errorf("previous build's spend past the limit: %v, want no row", err)
 	}
 }
 
@@ -143,8 +199,8 @@ func TestMigrateConcurrently(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	if got := migrationsApplied(t, stores[0].DB()); fmt.Sprint(got) != "[1 2]" {
-		t.Errorf("migrations recorded: %v, want [1 2]", got)
+	if got := migrationsApplied(t, stores[0].DB()); fmt.Sprint(got) != "[1 2 3]" {
+		t.Errorf("migrations recorded: %v, want [1 2 3]", got)
 	}
 	for i, s := range stores {
 		createUser(t, s, newUser(i))

@@ -14,6 +14,7 @@ import (
 var migrations = []string{
 	1: sqlstore.SchemaFor("INTEGER PRIMARY KEY", "BLOB"),
 	2: sqlstore.DropAccountIndex,
+	3: sqlstore.LimitCheck.SQLite,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -112,7 +112,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		path:        path,
 		read:        read,
 		write:       write,
-		dialect:     &sqlstore.Dialect{UniqueViolation: uniqueViolation},
+		dialect:     &sqlstore.Dialect{UniqueViolation: uniqueViolation, CheckViolation: checkViolation},
 		queue:       make(chan *job, queueLength),
 		done:        make(chan struct{}),
 		closed:      make(chan struct{}),
@@ -201,6 +201,14 @@ func (s *Store) closeConns() error {
 func uniqueViolation(err error) (string, bool) {
 	var se sqlite3.Error
 	if errors.As(err, &se) && (se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey) {
+		return se.Error(), true
+	}
+	return "", false
+}
+
+func checkViolation(err error) (string, bool) {
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintCheck {
 		return se.Error(), true
 	}
 	return "", false

@@ -523,8 +523,9 @@ func TestReopenMigratesHarmlessly(t *testing.T) {
 }
 
 // TestMigratesVersionOneDatabase opens a file of schema version 1, as an
-// older build made it (with the index of entries by account): the index is
-// dropped, and the store then posts and checks its ledger.
+// older build made it (with the index of entries by account, and no limit
+// in a day's spend): the index is dropped, the store then posts and
+// checks its ledger, and a day's spend from before is held to the limit.
 func TestMigratesVersionOneDatabase(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "coffer.db")
 	old, err := sql.Open("sqlite3", "file:"+path)
@@ -535,6 +536,7 @@ func TestMigratesVersionOneDatabase(t *testing.T) {
 		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL)`,
 		sqlstore.SchemaFor("INTEGER PRIMARY KEY", "BLOB"),
 		`INSERT INTO schema_migrations VALUES (1, 0)`,
+		`INSERT INTO spend_days (user_id, day, spent) VALUES (1, '2026-11-23', 15000)`,
 	} {
 		if _, err := old.Exec(q); err != nil {
 			t.Fatalf("%.40s: %v", q, err)
@@ -576,6 +578,18 @@ func TestMigratesVersionOneDatabase(t *testing.T) {
 	defer db.Close()
 	if got := indexes(db); got != "entries_owner entries_tx" {
 		t.Errorf("indexes after migrating: %s", got)
+	}
+	// The day's spend from before: the limit, now kept in the row, is
+	// checked there.
+	const limit = coffer.Amount(200_00)
+	spend := func(amount coffer.Amount) error {
+		return s.Update(bg, func(tx coffer.Tx) error { return tx.AddDailySpend(bg, 1, "2026-11-23", amount, limit) })
+	}
+	if err := spend(50_00); err != nil {
+		t.Errorf("up to the limit over the old row: %v", err)
+	}
+	if err := spend(1); !coffer.IsCode(err, coffer.ErrLimitDaily) {
+		t.Errorf("past the limit over the old row: %v, want %s", err, coffer.ErrLimitDaily)
 	}
 }
 

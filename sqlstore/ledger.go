@@ -234,16 +234,23 @@ func (t *Tx) CreateLot(ctx context.Context, user coffer.UserID, product, matures
 	return k, err
 }
 
-// AddDailySpend implements coffer.Tx with one conditional upsert.
+// AddDailySpend implements coffer.Tx with one upsert that keeps the limit
+// in the day's row, where a CHECK (LimitCheck) refuses a total past it:
+// the database itself refuses, so that the statement can be held back and
+// sent with the next one (a refusal by changing no row could not be: see
+// coffer.Tx.AddDailySpend), and a refused spend fails the transaction.
 func (t *Tx) AddDailySpend(ctx context.Context, user coffer.UserID, day string, amount, limit coffer.Amount) error {
 	if amount > limit {
 		return &coffer.Error{Code: coffer.ErrLimitDaily}
 	}
-	var spent int64
-	err := t.row(ctx, `INSERT INTO spend_days (user_id, day, spent) VALUES (?, ?, ?)
-		ON CONFLICT (user_id, day) DO UPDATE SET spent = spend_days.spent + excluded.spent
-		WHERE spend_days.spent + excluded.spent <= ? RETURNING spent`, user, day, amount, limit).Scan(&spent)
-	if errors.Is(err, sql.ErrNoRows) {
+	return t.execLater(ctx, t.limitDaily, `INSERT INTO spend_days (user_id, day, spent, limit_fen) VALUES (?, ?, ?, ?)
+		ON CONFLICT (user_id, day) DO UPDATE SET spent = spend_days.spent + excluded.spent, limit_fen = excluded.limit_fen`,
+		user, day, amount, limit)
+}
+
+// limitDaily turns the violation of the day's limit into ErrLimitDaily.
+func (t *Tx) limitDaily(err error) error {
+	if name, ok := t.d.CheckViolation(err); ok && strings.Contains(name, limitCheckName) {
 		return &coffer.Error{Code: coffer.ErrLimitDaily}
 	}
 	return err
@@ -602,6 +609,25 @@ CREATE TABLE gold_quote (
 // the owner's index as well), but every entry written paid for it with an
 // insert at a random place in the index, a page more in most commits.
 const DropAccountIndex = `DROP INDEX IF EXISTS entries_account;`
+
+// limitCheckName names the CHECK of LimitCheck.
+const limitCheckName = "spend_days_within_limit"
+
+// LimitCheck is the third migration, in each store's form: the day's
+// limit is kept in its row (each spend writes the limit it was checked
+// against), and a CHECK refuses a total past it. Rows from before it get
+// the largest limit, which nothing passes. A server of the previous build
+// still works beside one of this build as long as both have the same
+// limit: its conditional upsert never passes the limit the row holds.
+var LimitCheck = struct{ PostgreSQL, SQLite string }{
+	// NOT VALID: the rows already there (all within the largest limit)
+	// are not scanned under the table's lock; every row written from now
+	// on is checked.
+	PostgreSQL: `ALTER TABLE spend_days ADD COLUMN limit_fen BIGINT NOT NULL DEFAULT 9223372036854775807;
+ALTER TABLE spend_days ADD CONSTRAINT ` + limitCheckName + ` CHECK (spent <= limit_fen) NOT VALID;`,
+	SQLite: `ALTER TABLE spend_days ADD COLUMN limit_fen INTEGER NOT NULL DEFAULT 9223372036854775807
+	CONSTRAINT ` + limitCheckName + ` CHECK (spent <= limit_fen);`,
+}
 
 // SchemaFor returns Schema with the identity and binary types filled in.
 func SchemaFor(identity, blob string) string {

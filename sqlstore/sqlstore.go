@@ -77,6 +77,9 @@ type Dialect struct {
 	// UniqueViolation reports whether err is a unique-constraint
 	// violation and returns the text that names the constraint.
 	UniqueViolation func(err error) (string, bool)
+	// CheckViolation reports whether err is a CHECK-constraint violation
+	// and returns the text that names the constraint.
+	CheckViolation func(err error) (string, bool)
 
 	rebound sync.Map // query -> rebound query
 }
