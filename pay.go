@@ -281,7 +281,25 @@ func TransferLeg(payer, payee User, amount Amount, detail string) Leg {
 // counted (the fifth in a row locks payments). Concurrent guesses are so
 // taken one at a time: at most four answer "wrong" before the lock, and a
 // right guess that comes after the lock is refused like any other.
+//
+// A refusal with something to keep (a wrong password counted) is the
+// *Error, with a nil error so that Update commits the count. A payment
+// with nothing to count is refused by the store instead (LockPayable),
+// with the transaction's error, since it has nothing to keep: the store
+// can then send the check with the payment's next statement.
 func (b *Bank) payGate(ctx context.Context, tx Tx, user UserID, passwordSent, passwordOK bool, now time.Time) (*Error, error) {
+	if !passwordSent || passwordOK {
+		if err := tx.LockPayable(ctx, user, now); err != nil {
+			return nil, err
+		}
+		if !passwordSent {
+			return nil, nil
+		}
+		// Only a password checked and found right breaks a row of wrong
+		// ones: a payment that checks none (gold, funds, wealth) must not,
+		// else the lock would never come between guesses.
+		return nil, tx.ClearPayFailures(ctx, user)
+	}
 	cur, err := tx.LockUser(ctx, user)
 	if err != nil {
 		return nil, err
@@ -289,26 +307,14 @@ func (b *Bank) payGate(ctx context.Context, tx Tx, user UserID, passwordSent, pa
 	if now.Before(cur.PayLockedUntil) {
 		return &Error{Code: ErrPayLocked}, nil
 	}
-	if !passwordSent {
-		return nil, nil
+	n, err := tx.AddPayFailure(ctx, user)
+	if err != nil {
+		return nil, err
 	}
-	if !passwordOK {
-		n, err := tx.AddPayFailure(ctx, user)
-		if err != nil {
-			return nil, err
-		}
-		if n >= b.cfg.PayFailuresToLock {
-			return &Error{Code: ErrPayLocked}, tx.SetPayFailures(ctx, user, 0, now.Add(b.cfg.PayLockFor))
-		}
-		return &Error{Code: ErrBadPayPassword}, nil
+	if n >= b.cfg.PayFailuresToLock {
+		return &Error{Code: ErrPayLocked}, tx.SetPayFailures(ctx, user, 0, now.Add(b.cfg.PayLockFor))
 	}
-	// Only a password checked and found right breaks a row of wrong ones:
-	// a payment that checks none (gold, funds, wealth) must not, else the
-	// lock would never come between guesses.
-	if cur.PayFailures > 0 {
-		return nil, tx.SetPayFailures(ctx, user, 0, time.Time{})
-	}
-	return nil, nil
+	return &Error{Code: ErrBadPayPassword}, nil
 }
 
 // lookupKeyPrefix and the user's id name a user's budget of payee

@@ -104,6 +104,16 @@ type Tx interface {
 	// returns the new count.
 	AddPayFailure(ctx context.Context, user UserID) (int, error)
 	SetPayFailures(ctx context.Context, user UserID, failures int, lockedUntil time.Time) error
+	// LockPayable takes the user's row as LockUser does and fails the
+	// transaction with ErrPayLocked if the user's payments are locked at
+	// now: from this call, or (where the store sends the statement with
+	// the next one) from that statement's call or from Update itself, so a
+	// caller acts on Update's error, not only on this one's. For a payment
+	// whose gate has nothing to count.
+	LockPayable(ctx context.Context, user UserID, now time.Time) error
+	// ClearPayFailures ends a row of wrong payment passwords, if there is
+	// one: the count and any lock go back to none.
+	ClearPayFailures(ctx context.Context, user UserID) error
 
 	CreateSession(ctx context.Context, s Session) error
 	TouchSession(ctx context.Context, tokenHash []byte, at time.Time) error

@@ -23,3 +23,6 @@ func (t *txConn) Began() bool { return t.began }
 
 // TxStatus is the connection's transaction status: 'I' when idle.
 func (t *txConn) TxStatus() byte { return t.conn.PgConn().TxStatus() }
+
+// SchemaVersion is the version the migrations bring a database to.
+func SchemaVersion() int { return len(migrations) - 1 }

@@ -19,6 +19,7 @@ var migrations = []string{
 	1: sqlstore.SchemaFor("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BYTEA"),
 	2: sqlstore.DropAccountIndex,
 	3: sqlstore.LimitCheck.PostgreSQL,
+	4: sqlstore.RefuseIf,
 }
 
 // createTableTries bounds the retries of creating schema_migrations when

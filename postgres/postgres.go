@@ -147,8 +147,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("postgres: %w", classify(ctx, err))
 	}
 	return &Store{
-		db:       db,
-		dialect:  &sqlstore.Dialect{Dollar: true, ForUpdate: " FOR UPDATE", UniqueViolation: uniqueViolation, CheckViolation: checkViolation},
+		db: db,
+		dialect: &sqlstore.Dialect{Dollar: true, ForUpdate: " FOR UPDATE", UniqueViolation: uniqueViolation, CheckViolation: checkViolation,
+			RefuseIf: "coffer_refuse_if", Refused: refused},
 		maxTries: opts.MaxTries,
 	}, nil
 }
@@ -279,6 +280,15 @@ func checkViolation(err error) (string, bool) {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23514" {
 		return pe.ConstraintName, true
+	}
+	return "", false
+}
+
+// refused is the Dialect's test for coffer_refuse_if's refusal.
+func refused(err error) (coffer.Code, bool) {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == sqlstore.RefusedState {
+		return coffer.Code(pe.Message), true
 	}
 	return "", false
 }

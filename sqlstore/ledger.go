@@ -629,6 +629,23 @@ ALTER TABLE spend_days ADD CONSTRAINT ` + limitCheckName + ` CHECK (spent <= lim
 	CONSTRAINT ` + limitCheckName + ` CHECK (spent <= limit_fen);`,
 }
 
+// RefuseIf is the fourth migration on PostgreSQL: the function
+// Dialect.RefuseIf names. Its refusal is SQLSTATE RefusedState, with the
+// code as its message.
+const RefuseIf = `CREATE OR REPLACE FUNCTION coffer_refuse_if(refused BOOLEAN, code TEXT) RETURNS BOOLEAN
+LANGUAGE plpgsql AS $$
+BEGIN
+	IF refused THEN
+		RAISE EXCEPTION '%', code USING ERRCODE = '` + RefusedState + `';
+	END IF;
+	RETURN FALSE;
+END
+$$;`
+
+// RefusedState is the SQLSTATE of RefuseIf's refusal, in a class that
+// PostgreSQL does not use.
+const RefusedState = "CF001"
+
 // SchemaFor returns Schema with the identity and binary types filled in.
 func SchemaFor(identity, blob string) string {
 	return strings.NewReplacer("{{ID}}", identity, "{{BLOB}}", blob).Replace(Schema)

@@ -80,6 +80,14 @@ type Dialect struct {
 	// CheckViolation reports whether err is a CHECK-constraint violation
 	// and returns the text that names the constraint.
 	CheckViolation func(err error) (string, bool)
+	// RefuseIf names the SQL function refuse_if(refused BOOLEAN, code
+	// TEXT) that fails its statement with code when refused (its error
+	// recognised by Refused), so that a statement that decides can be held
+	// back like any other; "" where the store has none, and sqlstore
+	// decides in Go instead.
+	RefuseIf string
+	// Refused reports whether err is RefuseIf's refusal, and its code.
+	Refused func(err error) (coffer.Code, bool)
 
 	rebound sync.Map // query -> rebound query
 }
@@ -256,6 +264,35 @@ func (t *Tx) CreateUser(ctx context.Context, u *coffer.User) error {
 // same lock for a new row version, and a page in every group commit.
 func (t *Tx) LockUser(ctx context.Context, id coffer.UserID) (coffer.User, error) {
 	return scanUser(t.row(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`+t.d.ForUpdate, id))
+}
+
+// LockPayable implements coffer.Tx: held back where the dialect has
+// RefuseIf, else decided on the row LockUser reads.
+func (t *Tx) LockPayable(ctx context.Context, user coffer.UserID, now time.Time) error {
+	if t.d.RefuseIf == "" {
+		u, err := t.LockUser(ctx, user)
+		if err == nil && now.Before(u.PayLockedUntil) {
+			return &coffer.Error{Code: coffer.ErrPayLocked}
+		}
+		return err
+	}
+	// pay_locked_until_ms > ms(now) is now.Before(PayLockedUntil) in
+	// whole milliseconds: both are false at the lock's last millisecond.
+	return t.execLater(ctx, t.refused, `SELECT `+t.d.RefuseIf+`(pay_locked_until_ms > ?, '`+string(coffer.ErrPayLocked)+`')
+		FROM users WHERE id = ?`+t.d.ForUpdate, ms(now), user)
+}
+
+// refused turns RefuseIf's refusal into the error of its code.
+func (t *Tx) refused(err error) error {
+	if code, ok := t.d.Refused(err); ok {
+		return &coffer.Error{Code: code}
+	}
+	return err
+}
+
+// ClearPayFailures implements coffer.Tx: nothing waits for it.
+func (t *Tx) ClearPayFailures(ctx context.Context, user coffer.UserID) error {
+	return t.execLater(ctx, nil, `UPDATE users SET pay_failures = 0, pay_locked_until_ms = 0 WHERE id = ? AND pay_failures > 0`, user)
 }
 
 // SetPayPassword implements coffer.Tx.

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,6 +42,9 @@ func Run(t *testing.T, open Opener) {
 		{"UpdateRollsBackOnError", testUpdateRollback},
 		{"CreateLotNumbering", testCreateLot},
 		{"AddDailySpend", testAddDailySpend},
+		{"LockPayable", testLockPayable},
+		{"LockPayableHoldsTheRow", testLockPayableHoldsTheRow},
+		{"ClearPayFailures", testClearPayFailures},
 		{"BillsKeysetPaging", testBillsPaging},
 		{"WealthBillsTotalAllHoldings", testWealthBills},
 		{"Holdings", testHoldings},
@@ -1068,6 +1072,137 @@ func testAddDailySpend(t *testing.T, s coffer.Store) {
 		}
 		if got := balance(t, s, coffer.CardAccount(a)); got != 500_00 {
 			t.Errorf("%s: payer's card %d, want 50000", name, got)
+		}
+	}
+}
+
+// testLockPayable: LockPayable refuses a payment of a locked user with
+// ErrPayLocked, whichever call of the transaction the store reports it
+// from, and nothing of the transaction is committed; the lock ends at its
+// instant, to the millisecond.
+func testLockPayable(t *testing.T, s coffer.Store) {
+	users := createUsers(t, s, 1, 2)
+	a, b := users[0].ID, users[1].ID
+	deposit(t, s, a, 100_00)
+	lockedUntil := Start.Add(15 * time.Minute)
+	update(t, s, func(tx coffer.Tx) error { return tx.SetPayFailures(bg, a, 0, lockedUntil) })
+	pay := func(now time.Time) error {
+		return s.Update(bg, func(tx coffer.Tx) error {
+			if err := tx.LockPayable(bg, a, now); err != nil {
+				return err
+			}
+			_, err := tx.Post(bg, &coffer.Transaction{Kind: "test", CreatedAt: now, Legs: []coffer.Leg{
+				{From: coffer.CardAccount(a), To: coffer.CardAccount(b), Amount: 1, FromMethod: coffer.MethodTransferOut, ToMethod: coffer.MethodTransferIn},
+			}})
+			return err
+		})
+	}
+	for _, c := range []struct {
+		name string
+		now  time.Time
+		code coffer.Code
+	}{
+		{"while locked", Start, coffer.ErrPayLocked},
+		{"at the lock's last millisecond", lockedUntil.Add(-time.Millisecond), coffer.ErrPayLocked},
+		{"a microsecond before the lock ends", lockedUntil.Add(-time.Microsecond), coffer.ErrPayLocked},
+		{"as the lock ends", lockedUntil, ""},
+	} {
+		before := CountRows(t, s)
+		err := pay(c.now)
+		wantCode(t, c.name, err, c.code)
+		if after := CountRows(t, s); c.code != "" && !maps.Equal(before, after) {
+			t.Errorf("%s: rows %v after, %v before", c.name, after, before)
+		}
+	}
+	if got := balance(t, s, coffer.CardAccount(a)); got != 100_00-1 {
+		t.Errorf("payer's card %d, want 9999: one payment went through", got)
+	}
+	// Alone in its transaction: the store may carry it with the commit.
+	err := s.Update(bg, func(tx coffer.Tx) error { return tx.LockPayable(bg, a, Start) })
+	wantCode(t, "LockPayable alone, while locked", err, coffer.ErrPayLocked)
+	AssertLedger(t, s)
+}
+
+// testLockPayableHoldsTheRow: the row LockPayable takes stays held until
+// its transaction ends, as LockUser's does, so that a wrong guess counted
+// meanwhile waits for the payment and is decided after it.
+func testLockPayableHoldsTheRow(t *testing.T, s coffer.Store) {
+	users := createUsers(t, s, 1, 1)
+	a := users[0].ID
+	taken := make(chan struct{})
+	var holderDone atomic.Bool
+	holder := make(chan error, 1)
+	go func() {
+		holder <- s.Update(bg, func(tx coffer.Tx) error {
+			if err := tx.LockPayable(bg, a, Start); err != nil {
+				return err
+			}
+			if _, err := tx.Balance(bg, coffer.CardAccount(a)); err != nil { // sends what was held back
+				return err
+			}
+			close(taken)
+			time.Sleep(200 * time.Millisecond)
+			holderDone.Store(true)
+			return nil
+		})
+	}()
+	select {
+	case <-taken:
+	case err := <-holder:
+		t.Fatalf("the holding transaction ended early: %v", err)
+	}
+	update(t, s, func(tx coffer.Tx) error {
+		_, err := tx.LockUser(bg, a)
+		if err == nil && !holderDone.Load() {
+			t.Errorf("LockUser got the row while LockPayable's transaction held it")
+		}
+		return err
+	})
+	if err := <-holder; err != nil {
+		t.Errorf("holding transaction: %v", err)
+	}
+}
+
+// testClearPayFailures: ClearPayFailures ends a row of wrong passwords and
+// its lock, and leaves a user without failures as it was, lock included.
+func testClearPayFailures(t *testing.T, s coffer.Store) {
+	users := createUsers(t, s, 1, 3)
+	a, b, c := users[0].ID, users[1].ID, users[2].ID
+	lockedUntil := Start.Add(15 * time.Minute)
+	update(t, s, func(tx coffer.Tx) error {
+		for range 3 {
+			if _, err := tx.AddPayFailure(bg, a); err != nil {
+				return err
+			}
+		}
+		if err := tx.SetPayFailures(bg, b, 2, lockedUntil); err != nil {
+			return err
+		}
+		return tx.SetPayFailures(bg, c, 0, lockedUntil) // locked, the count reset when it locked
+	})
+	update(t, s, func(tx coffer.Tx) error {
+		for _, u := range []coffer.UserID{a, b, c} {
+			if err := tx.ClearPayFailures(bg, u); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, want := range []struct {
+		user        coffer.UserID
+		failures    int
+		lockedUntil time.Time
+	}{{a, 0, time.Time{}}, {b, 0, time.Time{}}, {c, 0, lockedUntil}} {
+		var u coffer.User
+		if err := s.View(bg, func(tx coffer.ReadTx) error {
+			var err error
+			u, err = tx.UserByID(bg, want.user)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if u.PayFailures != want.failures || !u.PayLockedUntil.Equal(want.lockedUntil) {
+			t.Errorf("user %d: %d failures, locked until %v; want %d, %v", want.user, u.PayFailures, u.PayLockedUntil, want.failures, want.lockedUntil)
 		}
 	}
 }
