@@ -26,3 +26,11 @@ func (t *txConn) TxStatus() byte { return t.conn.PgConn().TxStatus() }
 
 // SchemaVersion is the version the migrations bring a database to.
 func SchemaVersion() int { return len(migrations) - 1 }
+
+// SetMigrationLockTimeout sets how long a migration waits for a table's
+// lock, until the test ends.
+func SetMigrationLockTimeout(t interface{ Cleanup(func()) }, timeout string) {
+	old := migrationLockTimeout
+	migrationLockTimeout = timeout
+	t.Cleanup(func() { migrationLockTimeout = old })
+}

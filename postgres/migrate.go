@@ -22,6 +22,11 @@ var migrations = []string{
 	4: sqlstore.RefuseIf,
 }
 
+// migrationLockTimeout bounds how long a migration waits for a table's
+// lock (after schema_migrations' own, which a concurrent start holds
+// while it migrates). A variable for the tests.
+var migrationLockTimeout = "10s"
+
 // createTableTries bounds the retries of creating schema_migrations when
 // servers starting together race on it.
 const createTableTries = 5
@@ -50,6 +55,12 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `LOCK TABLE schema_migrations IN ACCESS EXCLUSIVE MODE`); err != nil {
 		return fmt.Errorf("lock schema_migrations: %w", err)
+	}
+	// A migration that alters a table in use waits for the transactions
+	// using it, and every payment after it would queue behind the wait:
+	// give up instead, and let the server's start fail and be retried.
+	if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '`+migrationLockTimeout+`'`); err != nil {
+		return fmt.Errorf("set lock_timeout: %w", err)
 	}
 	have, err := appliedVersions(ctx, tx)
 	if err != nil {

@@ -129,23 +129,7 @@ func TestMigrateTwice(t *testing.T) {
 // limit moves into the row and is checked there, and the previous build's
 // spend, run beside this one with the same limit, still works.
 func TestMigratesVersionTwoDatabase(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	old, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer old.Close()
-	for _, q := range []string{
-		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at_ms BIGINT NOT NULL)`,
-		sqlstore.SchemaFor("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BYTEA"),
-		sqlstore.DropAccountIndex,
-		`INSERT INTO schema_migrations VALUES (1, 0), (2, 0)`,
-		`INSERT INTO spend_days (user_id, day, spent) VALUES (1, '2026-11-23', 15000)`,
-	} {
-		if _, err := old.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%.40s: %v", q, err)
-		}
-	}
+	dsn, old := versionTwoDatabase(t)
 	s := open(t, dsn, postgres.Options{})
 	if got, want := migrationsApplied(t, s.DB()), allVersions(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("migrations recorded: %v, want %v", got, want)
@@ -176,6 +160,67 @@ func TestMigratesVersionTwoDatabase(t *testing.T) {
 	}
 	if _, err := previous(1); !errors.Is(err, sql.ErrNoRows) {
 		t.Errorf("previous build's spend past the limit: %v, want no row", err)
+	}
+}
+
+// versionTwoDatabase makes a database of schema version 2, as the
+// previous build left it, with a day's spend in it, and returns its URL
+// and a connection pool to it.
+func versionTwoDatabase(t *testing.T) (string, *sql.DB) {
+	t.Helper()
+	dsn := pgtest.DSN(t)
+	old, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { old.Close() })
+	for _, q := range []string{
+		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at_ms BIGINT NOT NULL)`,
+		sqlstore.SchemaFor("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BYTEA"),
+		sqlstore.DropAccountIndex,
+		`INSERT INTO schema_migrations VALUES (1, 0), (2, 0)`,
+		`INSERT INTO spend_days (user_id, day, spent) VALUES (1, '2026-11-23', 15000)`,
+	} {
+		if _, err := old.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%.40s: %v", q, err)
+		}
+	}
+	return dsn, old
+}
+
+// TestMigrationGivesUpOnABusyTable: a migration that must alter a table
+// held by a long transaction gives up after the lock timeout (the start
+// fails, and nothing of the migration is applied) instead of making
+// every payment queue behind its wait; once the table is free, a start
+// migrates.
+func TestMigrationGivesUpOnABusyTable(t *testing.T) {
+	postgres.SetMigrationLockTimeout(t, "200ms")
+	dsn, old := versionTwoDatabase(t)
+	busy, err := old.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := busy.ExecContext(ctx, `UPDATE spend_days SET spent = spent WHERE user_id = 1`); err != nil {
+		t.Fatal(err)
+	}
+	waitAtMost, cancel := context.WithTimeout(ctx, 10*time.Second) // a start that waited would fail the test, not hang it
+	defer cancel()
+	if s, err := postgres.Open(waitAtMost, dsn, postgres.Options{}); err == nil {
+		s.Close()
+		t.Fatal("opened while a migration's table was held")
+	} else {
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "55P03" {
+			t.Errorf("open while a migration's table was held: %v, want lock_not_available (55P03)", err)
+		}
+	}
+	if got := migrationsApplied(t, old); fmt.Sprint(got) != "[1 2]" {
+		t.Errorf("migrations recorded after the failed start: %v, want [1 2]", got)
+	}
+	busy.Rollback()
+	s := open(t, dsn, postgres.Options{})
+	if got, want := migrationsApplied(t, s.DB()), allVersions(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("migrations recorded: %v, want %v", got, want)
 	}
 }
 

@@ -277,7 +277,10 @@ func (t *Tx) LockPayable(ctx context.Context, user coffer.UserID, now time.Time)
 		return err
 	}
 	// pay_locked_until_ms > ms(now) is now.Before(PayLockedUntil) in
-	// whole milliseconds: both are false at the lock's last millisecond.
+	// whole milliseconds: both hold up to the lock's end, and neither from
+	// its instant on. A row changed while this waited for it is decided
+	// again on its new version (PostgreSQL re-runs the scan on it). A user
+	// that does not exist is not refused here.
 	return t.execLater(ctx, t.refused, `SELECT `+t.d.RefuseIf+`(pay_locked_until_ms > ?, '`+string(coffer.ErrPayLocked)+`')
 		FROM users WHERE id = ?`+t.d.ForUpdate, ms(now), user)
 }

@@ -120,14 +120,18 @@ func BenchPostTransfer(b *testing.B, store coffer.Store) {
 	})
 }
 
-// BenchPayTransfer measures the whole write transaction of a transfer as
-// Bank.Pay runs it (the payee was read before it): the payer's lock, the
-// daily limit, the posting and the idempotency record.
+// BenchPayTransfer measures the whole write transaction of a transfer
+// with the right password as Bank.Pay runs it (the payee was read before
+// it): the payer's row and lock, the end of any row of wrong passwords,
+// the daily limit, the posting and the idempotency record.
 func BenchPayTransfer(b *testing.B, store coffer.Store) {
 	limitDaily := coffer.DefaultConfig().LimitDaily
 	runTransfers(b, store, func(ctx context.Context, tx coffer.Tx, payer, payee coffer.User, amountFen int64, key string) error {
 		now := time.Now()
-		if _, err := tx.LockUser(ctx, payer.ID); err != nil {
+		if err := tx.LockPayable(ctx, payer.ID, now); err != nil {
+			return err
+		}
+		if err := tx.ClearPayFailures(ctx, payer.ID); err != nil {
 			return err
 		}
 		if err := tx.AddDailySpend(ctx, payer.ID, now.Format(time.DateOnly), coffer.Amount(amountFen), limitDaily); err != nil {

@@ -44,6 +44,7 @@ func Run(t *testing.T, open Opener) {
 		{"AddDailySpend", testAddDailySpend},
 		{"LockPayable", testLockPayable},
 		{"LockPayableHoldsTheRow", testLockPayableHoldsTheRow},
+		{"LockPayableMeetsALockSetMeanwhile", testLockPayableMeetsALockSetMeanwhile},
 		{"ClearPayFailures", testClearPayFailures},
 		{"BillsKeysetPaging", testBillsPaging},
 		{"WealthBillsTotalAllHoldings", testWealthBills},
@@ -1160,6 +1161,49 @@ func testLockPayableHoldsTheRow(t *testing.T, s coffer.Store) {
 	})
 	if err := <-holder; err != nil {
 		t.Errorf("holding transaction: %v", err)
+	}
+}
+
+// testLockPayableMeetsALockSetMeanwhile: a payment whose LockPayable
+// waits for the row while a fifth wrong password locks payments is
+// decided on the row as the lock left it: refused, nothing written.
+func testLockPayableMeetsALockSetMeanwhile(t *testing.T, s coffer.Store) {
+	users := createUsers(t, s, 1, 2)
+	a, b := users[0].ID, users[1].ID
+	deposit(t, s, a, 100_00)
+	taken := make(chan struct{})
+	locker := make(chan error, 1)
+	go func() {
+		locker <- s.Update(bg, func(tx coffer.Tx) error {
+			if _, err := tx.LockUser(bg, a); err != nil {
+				return err
+			}
+			close(taken)
+			time.Sleep(200 * time.Millisecond) // the payment below waits for the row meanwhile
+			return tx.SetPayFailures(bg, a, 0, Start.Add(15*time.Minute))
+		})
+	}()
+	select {
+	case <-taken:
+	case err := <-locker:
+		t.Fatalf("the locking transaction ended early: %v", err)
+	}
+	before := CountRows(t, s)
+	err := s.Update(bg, func(tx coffer.Tx) error {
+		if err := tx.LockPayable(bg, a, Start); err != nil {
+			return err
+		}
+		_, err := tx.Post(bg, &coffer.Transaction{Kind: "test", CreatedAt: Start, Legs: []coffer.Leg{
+			{From: coffer.CardAccount(a), To: coffer.CardAccount(b), Amount: 1, FromMethod: coffer.MethodTransferOut, ToMethod: coffer.MethodTransferIn},
+		}})
+		return err
+	})
+	if lerr := <-locker; lerr != nil {
+		t.Fatalf("locking transaction: %v", lerr)
+	}
+	wantCode(t, "a payment that waited for the row while payments were locked", err, coffer.ErrPayLocked)
+	if after := CountRows(t, s); !maps.Equal(before, after) {
+		t.Errorf("rows %v after, %v before", after, before)
 	}
 }
 
