@@ -206,6 +206,8 @@ func uniqueViolation(err error) (string, bool) {
 	return "", false
 }
 
+// checkViolation is the Dialect's test for a CHECK-constraint violation;
+// SQLite's message names the constraint.
 func checkViolation(err error) (string, bool) {
 	var se sqlite3.Error
 	if errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintCheck {
