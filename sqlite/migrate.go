@@ -15,7 +15,17 @@ var migrations = []string{
 	1: sqlstore.SchemaFor("INTEGER PRIMARY KEY", "BLOB"),
 	2: sqlstore.DropAccountIndex,
 	3: sqlstore.LimitCheck.SQLite,
+	4: accountsByUser,
 }
+
+// accountsByUser is the fourth migration: an index of accounts by user,
+// whose entries follow the id (the rowid) within a user, so that a user's
+// holdings are read in id order without a sort (a temporary B-tree in
+// every info request, 3% of its CPU). Accounts are written on creation
+// only (balances are not indexed), so it costs the payments nothing.
+// PostgreSQL has no such index: it sorts a user's few accounts for less
+// than building the index would cost a live table, whose writes it blocks.
+const accountsByUser = `CREATE INDEX IF NOT EXISTS accounts_user ON accounts (user_id, id);`
 
 func migrate(ctx context.Context, db *sql.DB) error {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL)`); err != nil {

@@ -522,6 +522,41 @@ func TestReopenMigratesHarmlessly(t *testing.T) {
 	}
 }
 
+// TestUsersAccountsNeedNoSort: a user's accounts in id order, as
+// Holdings and SessionHoldings read them, come from an index in that
+// order: SQLite's plan has no temporary B-tree for the ORDER BY.
+func TestUsersAccountsNeedNoSort(t *testing.T) {
+	s := openTemp(t)
+	db, err := sql.Open("sqlite3", "file:"+s.Path()+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{
+		`SELECT kind, balance FROM accounts WHERE user_id = 1 ORDER BY id`,
+		`SELECT s.user_id, a.kind, a.balance FROM sessions s JOIN users u ON u.id = s.user_id
+			LEFT JOIN accounts a ON a.user_id = s.user_id WHERE s.token_hash = X'00' ORDER BY a.id`,
+	} {
+		rows, err := db.Query(`EXPLAIN QUERY PLAN ` + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		if p := strings.Join(plan, "; "); strings.Contains(p, "TEMP B-TREE") {
+			t.Errorf("%s\nsorts: %s", q, p)
+		}
+	}
+}
+
 // TestMigratesVersionOneDatabase opens a file of schema version 1, as an
 // older build made it (with the index of entries by account, and no limit
 // in a day's spend): the index is dropped, the store then posts and
