@@ -21,10 +21,13 @@ var migrations = []string{
 // accountsByUser is the fourth migration: an index of accounts by user,
 // whose entries follow the id (the rowid) within a user, so that a user's
 // holdings are read in id order without a sort (a temporary B-tree in
-// every info request, 3% of its CPU). Accounts are written on creation
-// only (balances are not indexed), so it costs the payments nothing.
-// PostgreSQL has no such index: it sorts a user's few accounts for less
-// than building the index would cost a live table, whose writes it blocks.
+// every info request, 3% of its CPU). A balance update changes no
+// indexed column, so SQLite leaves the index alone; only a payment that
+// opens an account (a wealth lot, a first fund or gold purchase) pays an
+// index entry. PostgreSQL has no such index: it sorts a user's few
+// accounts in memory, and building the index on a live table without
+// blocking its writes (CREATE INDEX CONCURRENTLY) cannot run inside the
+// migrations' transaction.
 const accountsByUser = `CREATE INDEX IF NOT EXISTS accounts_user ON accounts (user_id, id);`
 
 func migrate(ctx context.Context, db *sql.DB) error {

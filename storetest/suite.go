@@ -1171,8 +1171,10 @@ func testLockPayableMeetsALockSetMeanwhile(t *testing.T, s coffer.Store) {
 	users := createUsers(t, s, 1, 2)
 	a, b := users[0].ID, users[1].ID
 	deposit(t, s, a, 100_00)
+	before := CountRows(t, s) // the lock adds no row
 	taken := make(chan struct{})
 	locker := make(chan error, 1)
+	var lockerDone atomic.Bool
 	go func() {
 		locker <- s.Update(bg, func(tx coffer.Tx) error {
 			if _, err := tx.LockUser(bg, a); err != nil {
@@ -1180,6 +1182,7 @@ func testLockPayableMeetsALockSetMeanwhile(t *testing.T, s coffer.Store) {
 			}
 			close(taken)
 			time.Sleep(200 * time.Millisecond) // the payment below waits for the row meanwhile
+			lockerDone.Store(true)
 			return tx.SetPayFailures(bg, a, 0, Start.Add(15*time.Minute))
 		})
 	}()
@@ -1188,7 +1191,10 @@ func testLockPayableMeetsALockSetMeanwhile(t *testing.T, s coffer.Store) {
 	case err := <-locker:
 		t.Fatalf("the locking transaction ended early: %v", err)
 	}
-	before := CountRows(t, s)
+	if lockerDone.Load() {
+		// Not the case this test is for: it would only repeat testLockPayable.
+		t.Fatal("the payment could not start while the row was held (the machine stalled for 200 ms)")
+	}
 	err := s.Update(bg, func(tx coffer.Tx) error {
 		if err := tx.LockPayable(bg, a, Start); err != nil {
 			return err
