@@ -38,11 +38,9 @@ type ReadTx interface {
 	CountUsers(ctx context.Context) (int, error)
 
 	Session(ctx context.Context, tokenHash []byte) (Session, error)
-	// SessionUser is Session with its user, read in one statement.
-	SessionUser(ctx context.Context, tokenHash []byte) (Session, User, error)
-	// SessionProfile is SessionUser with only what a profile shows of the
-	// user: its id, username, email, mobile and card number. Nothing of
-	// its passwords is read.
+	// SessionProfile is Session with what a profile shows of its user,
+	// read in one statement: its id, username, email, mobile and card
+	// number. Nothing of its passwords is read.
 	SessionProfile(ctx context.Context, tokenHash []byte) (Session, User, error)
 	// SessionHoldings is SessionProfile with the user's holdings (as
 	// Holdings lists them), read in one statement.
@@ -53,9 +51,10 @@ type ReadTx interface {
 	// one round trip where the store can: what a payment reads before it
 	// decides anything.
 	PaymentLookup(ctx context.Context, q PaymentQuery) (PaymentFound, error)
-	// SessionPayment is SessionUser and PaymentLookup at once, in one
-	// statement: what a payment made with a session reads before it
-	// decides anything. The lookup is for the session's user.
+	// SessionPayment is Session, its user (as UserByID reads it) and
+	// PaymentLookup at once, in one statement: what a payment made with a
+	// session reads before it decides anything. The lookup is for the
+	// session's user.
 	SessionPayment(ctx context.Context, tokenHash []byte, q SessionPaymentQuery) (Session, User, PaymentFound, error)
 
 	Balance(ctx context.Context, key AccountKey) (int64, error)

@@ -329,23 +329,6 @@ func (t *Tx) Session(ctx context.Context, tokenHash []byte) (coffer.Session, err
 	return s, err
 }
 
-// sessionUserQuery reads a session and its user with one join.
-var sessionUserQuery = `SELECT s.user_id, s.created_at_ms, s.last_seen_at_ms, u.` +
-	strings.ReplaceAll(userColumns, ", ", ", u.") +
-	` FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?`
-
-// SessionUser implements coffer.ReadTx.
-func (t *Tx) SessionUser(ctx context.Context, tokenHash []byte) (coffer.Session, coffer.User, error) {
-	s := coffer.Session{TokenHash: tokenHash}
-	var created, seen int64
-	u, err := scanUser(prefixed{t.row(ctx, sessionUserQuery, tokenHash), []any{&s.User, &created, &seen}})
-	if coffer.IsCode(err, coffer.ErrUserNotFound) { // no such session (a session's user always exists)
-		return s, u, &coffer.Error{Code: coffer.ErrUnauthorized}
-	}
-	s.CreatedAt, s.LastSeenAt = fromMS(created), fromMS(seen)
-	return s, u, err
-}
-
 // profileColumns are a session's and its user's profile, for
 // SessionProfile and SessionHoldings, read by profileRow.
 const profileColumns = `s.user_id, s.created_at_ms, s.last_seen_at_ms, u.id, u.username, u.email, u.mobile, u.cardnum`
@@ -366,8 +349,9 @@ func (d *profileRow) session() coffer.Session {
 	return d.s
 }
 
-// SessionProfile implements coffer.ReadTx: 8 columns where SessionUser
-// reads 13, for the requests that show a user (info, the wallet).
+// SessionProfile implements coffer.ReadTx: 8 columns, where the session
+// with its whole user would be 13, for the requests that show a user (info,
+// the wallet).
 func (t *Tx) SessionProfile(ctx context.Context, tokenHash []byte) (coffer.Session, coffer.User, error) {
 	d := profileRow{s: coffer.Session{TokenHash: tokenHash}}
 	err := t.row(ctx, `SELECT `+profileColumns+` FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?`, tokenHash).
@@ -412,15 +396,6 @@ func (t *Tx) SessionHoldings(ctx context.Context, tokenHash []byte) (coffer.Sess
 	}
 	return d.session(), d.u, holdings, nil
 }
-
-// prefixed scans its first columns into head, the rest into what Scan is
-// given.
-type prefixed struct {
-	r    interface{ Scan(...any) error }
-	head []any
-}
-
-func (p prefixed) Scan(dest ...any) error { return p.r.Scan(append(p.head, dest...)...) }
 
 // CreateSession implements coffer.Tx.
 func (t *Tx) CreateSession(ctx context.Context, s coffer.Session) error {
