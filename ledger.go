@@ -226,10 +226,29 @@ func (t *Transaction) Entries(final map[AccountKey]int64) []Entry {
 	return out
 }
 
+// moves reports whether a leg of t moves account k.
+func (t *Transaction) moves(k AccountKey) bool {
+	for _, l := range t.Legs {
+		if l.From == k || l.To == k {
+			return true
+		}
+	}
+	return false
+}
+
 // Posted is what a store reports after posting a transaction.
 type Posted struct {
 	ID       int64
 	Balances map[AccountKey]int64 // final balance of every touched account
+}
+
+// balance is k's final balance, when p (which may be nil) touched it.
+func (p *Posted) balance(k AccountKey) (int64, bool) {
+	if p == nil {
+		return 0, false
+	}
+	b, ok := p.Balances[k]
+	return b, ok
 }
 
 // Bill is one entry of an account's statement.

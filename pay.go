@@ -216,8 +216,10 @@ func (b *Bank) pay(ctx context.Context, id UserID, req PayRequest, reads payRead
 	}
 	var res PayResult
 	var refused *Error
+	var posted *Posted
+	card := CardAccount(u.ID)
 	err = b.store.Update(ctx, func(tx Tx) error {
-		res, refused = PayResult{}, nil // the function may be retried
+		res, refused, posted = PayResult{}, nil, nil // the function may be retried
 		gate, err := b.payGate(ctx, tx, u.ID, req.PasswordSent, passwordOK, now)
 		if err != nil || gate != nil {
 			refused = gate
@@ -227,25 +229,29 @@ func (b *Bank) pay(ctx context.Context, id UserID, req PayRequest, reads payRead
 		if err != nil {
 			return err
 		}
-		posted, err := tx.Post(ctx, t)
-		if err != nil {
-			return err
-		}
-		res.Balance = Amount(posted.Balances[CardAccount(u.ID)])
-		if _, touched := posted.Balances[CardAccount(u.ID)]; !touched {
-			bal, err := tx.Balance(ctx, CardAccount(u.ID))
+		if !t.moves(card) { // no mode does so yet: the card's balance is read
+			bal, err := tx.Balance(ctx, card)
 			if err != nil {
 				return err
 			}
 			res.Balance = Amount(bal)
 		}
+		// The posting and the answer stored with it may go with the
+		// commit: the answer is the card's balance after the posting,
+		// which the store writes into the record itself.
+		if posted, err = tx.PostLater(ctx, t); err != nil {
+			return err
+		}
 		if req.IdempotencyKey == "" {
 			return nil
 		}
-		return tx.PutIdempotent(ctx, IdempotentRecord{User: u.ID, Key: req.IdempotencyKey, RequestHash: fingerprint, Status: 200, Body: []byte(res.Balance.String()), CreatedAt: now})
+		return tx.PutIdempotent(ctx, IdempotentRecord{User: u.ID, Key: req.IdempotencyKey, RequestHash: fingerprint, Status: 200, BodyBalanceOf: card, CreatedAt: now})
 	})
 	if err == nil && refused != nil {
 		return PayResult{}, refused
+	}
+	if bal, moved := posted.balance(card); err == nil && moved {
+		res.Balance = Amount(bal)
 	}
 	if IsCode(err, ErrIdempotencyReuse) {
 		// Another server stored the key between our check and our commit.

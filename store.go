@@ -141,6 +141,14 @@ type Tx interface {
 	// Post applies a transaction: every leg or none. It fails with the
 	// leg's ShortfallCode when a user account would go negative.
 	Post(ctx context.Context, t *Transaction) (Posted, error)
+	// PostLater is Post for a caller that reads the result only after
+	// Update returns: the store may send the posting with the
+	// transaction's next statement or its commit, without waiting for its
+	// answer. The Posted it returns is complete when Update returns nil.
+	// Its failures, a shortfall included, come from this call, from a
+	// later one, or from Update itself, so a caller acts on Update's
+	// error, not only on this one's.
+	PostLater(ctx context.Context, t *Transaction) (*Posted, error)
 	// CreateLot opens a new fixed-term wealth lot of product for user and
 	// returns its key.
 	CreateLot(ctx context.Context, user UserID, product string, maturesOn string) (AccountKey, error)
@@ -220,4 +228,10 @@ type IdempotentRecord struct {
 	Status      int
 	Body        []byte
 	CreatedAt   time.Time
+	// BodyBalanceOf, a user's account, when Body is nil on a record given
+	// to Tx.PutIdempotent: the body is that account's balance as the
+	// transaction leaves it at that point, as Amount.String writes it. The
+	// store reads the balance itself, so that the record can go with a
+	// posting sent by PostLater before its answer came back.
+	BodyBalanceOf AccountKey
 }

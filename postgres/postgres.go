@@ -3,8 +3,9 @@
 //
 // Every Update is one READ COMMITTED transaction. Balances need no stronger
 // isolation: sqlstore posts a payment's accounts in one fixed order, each
-// with a conditional UPDATE that refuses to overdraw a user account, so
-// concurrent payments neither overdraw nor deadlock each other. What
+// with an UPDATE that refuses to overdraw a user account (a condition, or
+// the accounts' CHECK), so concurrent payments neither overdraw nor
+// deadlock each other. What
 // conflicts remain (a deadlock through an order the domain does not
 // control, a serialization failure on engines that run everything
 // SERIALIZABLE, a race on a derived key) abort the transaction before
@@ -149,7 +150,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	return &Store{
 		db: db,
 		dialect: &sqlstore.Dialect{Dollar: true, ForUpdate: " FOR UPDATE", UniqueViolation: uniqueViolation, CheckViolation: checkViolation,
-			RefuseIf: "coffer_refuse_if", Refused: refused},
+			RefuseIf: "coffer_refuse_if", Refused: refused, Blob: "BYTEA"},
 		maxTries: opts.MaxTries,
 	}, nil
 }

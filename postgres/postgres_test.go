@@ -298,6 +298,44 @@ func TestPostConditionalBalances(t *testing.T) {
 	storetest.AssertLedger(t, s)
 }
 
+// TestPostLaterRefusesACardNotThere: PostLater changes a user's card
+// without a branch to create it, since registration does; a card that is
+// not there must fail the whole transaction in the database, and not leave
+// a statement without its row while COMMIT, sent with it, commits the rest.
+func TestPostLaterRefusesACardNotThere(t *testing.T) {
+	s := pgtest.OpenOptions(t, postgres.Options{})
+	payer, payee := newUser(1), newUser(2)
+	createUser(t, s, payer)
+	createUser(t, s, payee)
+	cash := coffer.SystemAccount(coffer.KindCash, coffer.AssetCNY)
+	if err := s.Update(ctx, func(tx coffer.Tx) error {
+		_, err := tx.Post(ctx, &coffer.Transaction{Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{From: cash, To: coffer.CardAccount(payer.ID), Amount: 100_00}}})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB().ExecContext(ctx, `DELETE FROM accounts WHERE user_id = $1`, payee.ID); err != nil {
+		t.Fatal(err)
+	}
+	before := storetest.CountRows(t, s)
+	var posted *coffer.Posted
+	err := s.Update(ctx, func(tx coffer.Tx) error {
+		var err error
+		posted, err = tx.PostLater(ctx, &coffer.Transaction{User: payer.ID, Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{
+			From: coffer.CardAccount(payer.ID), To: coffer.CardAccount(payee.ID), Amount: 30_00}}})
+		return err
+	})
+	if !coffer.IsCode(err, coffer.ErrInternal) {
+		t.Errorf("a transfer to a card not there: %v (posted %+v), want an internal error", err, posted)
+	}
+	if got := storetest.CountRows(t, s); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Errorf("a refused posting wrote rows: %v, before %v", got, before)
+	}
+	if bal := balance(t, s, coffer.CardAccount(payer.ID)); bal != 100_00 {
+		t.Errorf("payer at %d after a refused transfer, want 10000", bal)
+	}
+}
+
 func TestUniqueViolations(t *testing.T) {
 	s := pgtest.Open(t)
 	u := newUser(1)

@@ -41,11 +41,13 @@ type txConn struct {
 	later []queued // statements to send before the next one
 }
 
-// queued is a statement of ExecLater.
+// queued is a statement of ExecLater or QueryRowLater.
 type queued struct {
 	onError func(error) error // nil: the error as it is
 	query   string
 	args    []any
+	dests   []any  // QueryRowLater's: the row is scanned into them
+	done    func() // QueryRowLater's: runs after the scan, when not nil
 }
 
 // inTx runs fn on a txConn over a connection of db's pool, with begin as
@@ -97,7 +99,7 @@ func (t *txConn) send(ctx context.Context, queries []string, args [][]any) (pgx.
 		}
 	}
 	for _, q := range later {
-		if _, err := br.Exec(); err != nil {
+		if err := q.read(br); err != nil {
 			br.Close()
 			if q.onError != nil {
 				return nil, q.onError(err)
@@ -106,6 +108,21 @@ func (t *txConn) send(ctx context.Context, queries []string, args [][]any) (pgx.
 		}
 	}
 	return br, nil
+}
+
+// read reads the queued statement's answer from br.
+func (q *queued) read(br pgx.BatchResults) error {
+	if q.dests == nil {
+		_, err := br.Exec()
+		return err
+	}
+	if err := br.QueryRow().Scan(q.dests...); err != nil {
+		return err
+	}
+	if q.done != nil {
+		q.done()
+	}
+	return nil
 }
 
 // Exec implements sqlstore.Querier.
@@ -125,7 +142,14 @@ func (t *txConn) Exec(ctx context.Context, query string, args ...any) error {
 // ExecLater implements sqlstore.Deferrer: the statement goes with the
 // next one, or with COMMIT.
 func (t *txConn) ExecLater(onError func(error) error, query string, args ...any) {
-	t.later = append(t.later, queued{onError, query, args})
+	t.later = append(t.later, queued{onError: onError, query: query, args: args})
+}
+
+// QueryRowLater implements sqlstore.Deferrer: the statement goes with
+// the next one, or with COMMIT, and its row is scanned when its answer is
+// read.
+func (t *txConn) QueryRowLater(onError func(error) error, dests []any, done func(), query string, args ...any) {
+	t.later = append(t.later, queued{onError: onError, query: query, args: args, dests: dests, done: done})
 }
 
 // Query implements sqlstore.Querier.

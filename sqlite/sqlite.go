@@ -112,7 +112,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		path:        path,
 		read:        read,
 		write:       write,
-		dialect:     &sqlstore.Dialect{UniqueViolation: uniqueViolation, CheckViolation: checkViolation},
+		dialect:     &sqlstore.Dialect{UniqueViolation: uniqueViolation, CheckViolation: checkViolation, Blob: "BLOB"},
 		queue:       make(chan *job, queueLength),
 		done:        make(chan struct{}),
 		closed:      make(chan struct{}),

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"coffer"
@@ -110,6 +112,122 @@ func (t *Tx) Post(ctx context.Context, tr *coffer.Transaction) (coffer.Posted, e
 	}
 	return coffer.Posted{ID: txID, Balances: final}, nil
 }
+
+// PostLater implements coffer.Tx. Where the Querier defers (PostgreSQL,
+// with RefuseIf) and each account of the transaction has one entry and
+// none is a user's wealth holding, the posting is held back whole, to go
+// with the transaction's next statement or its commit: the transaction's
+// row first, then one statement an account, in the order of
+// AccountKey.Less, that changes its balance (the accounts' CHECK refuses a
+// user account below zero) and inserts its entry with the balance after
+// it. An account with one entry has that balance after it, and a wealth
+// holding's entry would also need its group's (see groupBalances). The
+// entries so take their ids in the accounts' order, not the legs': with
+// one entry an account, no account's bills chain differently. Any other
+// transaction is posted as by Post.
+func (t *Tx) PostLater(ctx context.Context, tr *coffer.Transaction) (*coffer.Posted, error) {
+	d, deferrer := t.q.(Deferrer)
+	changes := tr.NetChanges()
+	if !deferrer || t.d.RefuseIf == "" || !oneEntryEach(tr, changes) {
+		p, err := t.Post(ctx, tr)
+		return &p, err
+	}
+	if err := tr.Validate(); err != nil {
+		return nil, err
+	}
+	posted := &coffer.Posted{Balances: make(map[coffer.AccountKey]int64, len(changes))}
+	d.QueryRowLater(func(err error) error { return fmt.Errorf("insert transaction: %w", err) }, []any{&posted.ID}, nil,
+		t.d.Rebind(`INSERT INTO transactions (user_id, kind, memo, created_at_ms) VALUES (?, ?, ?, ?) RETURNING id`),
+		tr.User, tr.Kind, tr.Memo, ms(tr.CreatedAt))
+	entries := tr.Entries(nil) // their amounts and texts; not their balances
+	for _, c := range changes {
+		i := slices.IndexFunc(entries, func(e coffer.Entry) bool { return e.Key == c.Key })
+		e := entries[i] // the account's one entry
+		var id, balance int64
+		key, shortfall := c.Key, c.ShortfallCode
+		onError := func(err error) error {
+			if _, ok := t.d.CheckViolation(err); ok { // the accounts' one CHECK: a user account below zero
+				return &coffer.Error{Code: shortfall, Detail: key.String()}
+			}
+			return fmt.Errorf("change balance of %s: %w", key, t.refused(err))
+		}
+		entryArgs := []any{key.User, key.Kind, e.Amount, e.Method, e.Details, ms(tr.CreatedAt)}
+		if key == coffer.CardAccount(key.User) && key.IsUser() {
+			d.QueryRowLater(onError, []any{&id, &balance}, func() { posted.Balances[key] = balance }, t.d.Rebind(changeCard(t.d.RefuseIf)),
+				append([]any{c.Delta, key.User, key.Kind, key.Asset, key.Product, key.Lot}, entryArgs...)...)
+			continue
+		}
+		d.QueryRowLater(onError, []any{&id, &balance}, func() { posted.Balances[key] = balance }, t.d.Rebind(changeBalance),
+			append([]any{c.Delta, key.User, key.Kind, key.Asset, key.Product, key.Lot, key.User, key.Kind, key.Asset, key.Product, key.Lot, c.Delta}, entryArgs...)...)
+	}
+	return posted, nil
+}
+
+// insertEntry ends changeCard's and changeBalance's statements: it inserts
+// the account's entry of the transaction whose row this session inserted
+// last, with the account's new balance as the balance after it, and
+// returns the account's id and new balance. Its parameters: the entry's
+// user, kind, amount, method, details and time.
+const insertEntry = `INSERT INTO entries (tx_id, account_id, user_id, account_kind, amount, balance_after, group_balance_after, method, details, created_at_ms)
+SELECT currval(pg_get_serial_sequence('transactions', 'id')), account.id, CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT), account.balance, account.balance, CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT)
+`
+
+// changeCard returns the statement that changes a user's card by a delta
+// and inserts its entry (insertEntry), refused (refuseIf) if the card is
+// not there: every user has one from registration (CreateUser), so that
+// this needs no branch to create it, which would cost PostgreSQL more on
+// every payment; and the statement must refuse rather than return no row
+// (see Deferrer.QueryRowLater). Its parameters: the delta, the card's key,
+// insertEntry's.
+func changeCard(refuseIf string) string {
+	if q, ok := changeCards.Load(refuseIf); ok {
+		return q.(string)
+	}
+	q := `WITH account AS (
+	UPDATE accounts SET balance = balance + CAST(? AS BIGINT) WHERE ` + accountWhere + ` RETURNING id, balance
+)
+` + insertEntry + `FROM (SELECT 1) AS one LEFT JOIN account ON true
+WHERE NOT ` + refuseIf + `(account.id IS NULL, '` + string(coffer.ErrInternal) + `')
+RETURNING account_id, balance_after`
+	changeCards.Store(refuseIf, q)
+	return q
+}
+
+// changeCards caches changeCard's statement for each refuseIf.
+var changeCards sync.Map // refuseIf -> string
+
+// oneEntryEach reports whether each account of tr, whose net changes are
+// changes, has one entry, and none is a user's wealth holding.
+func oneEntryEach(tr *coffer.Transaction, changes []coffer.AccountChange) bool {
+	if len(changes) != 2*len(tr.Legs) {
+		return false
+	}
+	for _, c := range changes {
+		if c.Key.IsUser() && c.Key.Kind == coffer.KindWealth {
+			return false
+		}
+	}
+	return true
+}
+
+// changeBalance changes an account's balance by a delta, creating the
+// account with the delta as its balance if it is not there yet (or, if
+// another transaction created it meanwhile, changing it then), and inserts
+// its entry (insertEntry). Its parameters: the delta and the key; the key
+// and the delta; insertEntry's.
+const changeBalance = `WITH changed AS (
+	UPDATE accounts SET balance = balance + CAST(? AS BIGINT) WHERE ` + accountWhere + ` RETURNING id, balance
+), created AS (
+	INSERT INTO accounts (user_id, kind, asset, product, lot, matures_on, balance)
+	SELECT CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), '', CAST(? AS BIGINT)
+	WHERE NOT EXISTS (SELECT 1 FROM changed)
+	ON CONFLICT (user_id, kind, asset, product, lot) DO UPDATE SET balance = accounts.balance + excluded.balance
+	RETURNING id, balance
+), account AS (
+	SELECT id, balance FROM changed UNION ALL SELECT id, balance FROM created
+)
+` + insertEntry + `FROM account
+RETURNING account_id, balance_after`
 
 // entryColumns is the number of columns Post writes of an entry.
 const entryColumns = 10

@@ -51,6 +51,12 @@ type Pipeliner interface {
 // the same when COMMIT carries it.
 type Deferrer interface {
 	ExecLater(onError func(error) error, query string, args ...any)
+	// QueryRowLater is ExecLater for a statement that returns a row:
+	// when its answer is read, the row is scanned into dests, and then
+	// done runs (when not nil). The statement must return a row whenever
+	// it does not fail in the database: a missing one is found only as
+	// its answer is read, after a COMMIT sent with it may have committed.
+	QueryRowLater(onError func(error) error, dests []any, done func(), query string, args ...any)
 }
 
 // Rows is the result of Querier.Query, as *sql.Rows is.
@@ -88,6 +94,8 @@ type Dialect struct {
 	RefuseIf string
 	// Refused reports whether err is RefuseIf's refusal, and its code.
 	Refused func(err error) (coffer.Code, bool)
+	// Blob is the binary column type: BYTEA, BLOB.
+	Blob string
 
 	rebound sync.Map // query -> rebound query
 }
@@ -637,8 +645,24 @@ func orNull(s string) any {
 // the Querier defers, it goes with the transaction's commit, and a key
 // taken meanwhile fails the commit with ErrIdempotencyReuse.
 func (t *Tx) PutIdempotent(ctx context.Context, r coffer.IdempotentRecord) error {
+	if r.Body == nil {
+		if !r.BodyBalanceOf.IsUser() {
+			return coffer.Errorf(coffer.ErrInternal, "idempotency record with neither a body nor a user's account: %s", r.BodyBalanceOf)
+		}
+		// A missing account gives a NULL body, which NOT NULL refuses.
+		return t.execLater(ctx, t.idempotencyReuse, `INSERT INTO idempotency (user_id, key, request_hash, status, body, created_at_ms) VALUES (?, ?, ?, ?,
+			(SELECT CAST(`+amountText("balance")+` AS `+t.d.Blob+`) FROM accounts WHERE `+accountWhere+`), ?)`,
+			append(append([]any{r.User, r.Key, r.RequestHash, r.Status}, keyArgs(r.BodyBalanceOf)...), ms(r.CreatedAt))...)
+	}
 	return t.execLater(ctx, t.idempotencyReuse, `INSERT INTO idempotency (user_id, key, request_hash, status, body, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)`,
 		r.User, r.Key, r.RequestHash, r.Status, r.Body, ms(r.CreatedAt))
+}
+
+// amountText is the SQL that writes column, an amount of fen that is not
+// negative, as coffer.Amount.String does: whole yuan, a point, two digits
+// of fen (the hundreds digit of 100 + fen dropped).
+func amountText(column string) string {
+	return `CAST(` + column + ` / 100 AS TEXT) || '.' || substr(CAST(100 + ` + column + ` % 100 AS TEXT), 2)`
 }
 
 // idempotencyReuse turns the unique violation of an idempotency record

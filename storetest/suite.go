@@ -36,8 +36,12 @@ func Run(t *testing.T, open Opener) {
 		{"SessionPayment", testSessionPayment},
 		{"ViewSnapshot", testViewSnapshot},
 		{"DeleteExpired", testDeleteExpired},
-		{"PostBalancesAndEntries", testPostBalancesAndEntries},
-		{"PostShortfallWritesNothing", testPostShortfall},
+		{"PostBalancesAndEntries", func(t *testing.T, s coffer.Store) { testPostBalancesAndEntries(t, s, byPost) }},
+		{"PostLaterBalancesAndEntries", func(t *testing.T, s coffer.Store) { testPostBalancesAndEntries(t, s, byPostLater) }},
+		{"PostShortfallWritesNothing", func(t *testing.T, s coffer.Store) { testPostShortfall(t, s, byPost) }},
+		{"PostLaterShortfallWritesNothing", func(t *testing.T, s coffer.Store) { testPostShortfall(t, s, byPostLater) }},
+		{"PostLaterWithItsAnswer", testPostLaterWithItsAnswer},
+		{"IdempotencyBodyBalance", testIdempotencyBodyBalance},
 		{"PostInvalidWritesNothing", testPostInvalid},
 		{"UpdateRollsBackOnError", testUpdateRollback},
 		{"CreateLotNumbering", testCreateLot},
@@ -194,13 +198,33 @@ func createUsers(t testing.TB, s coffer.Store, first, n int) []coffer.User {
 // post posts legs in one Update and returns what the store reported.
 func post(t testing.TB, s coffer.Store, at time.Time, legs ...coffer.Leg) coffer.Posted {
 	t.Helper()
-	var p coffer.Posted
+	return postBy(t, s, byPost, at, legs...)
+}
+
+// poster posts a transaction in tx: by Post or by PostLater, which every
+// store must do alike. Its Posted is complete once Update has returned.
+type poster func(tx coffer.Tx, tr *coffer.Transaction) (*coffer.Posted, error)
+
+func byPost(tx coffer.Tx, tr *coffer.Transaction) (*coffer.Posted, error) {
+	p, err := tx.Post(bg, tr)
+	return &p, err
+}
+
+func byPostLater(tx coffer.Tx, tr *coffer.Transaction) (*coffer.Posted, error) {
+	return tx.PostLater(bg, tr)
+}
+
+// postBy posts legs with by in one Update and returns what the store
+// reported.
+func postBy(t testing.TB, s coffer.Store, by poster, at time.Time, legs ...coffer.Leg) coffer.Posted {
+	t.Helper()
+	var p *coffer.Posted
 	update(t, s, func(tx coffer.Tx) error {
 		var err error
-		p, err = tx.Post(bg, &coffer.Transaction{Kind: "test", Legs: legs, CreatedAt: at})
+		p, err = by(tx, &coffer.Transaction{Kind: "test", Legs: legs, CreatedAt: at})
 		return err
 	})
-	return p
+	return *p
 }
 
 // deposit credits user's card from the cash account.
@@ -653,6 +677,85 @@ func testIdempotency(t *testing.T, s coffer.Store) {
 	})
 }
 
+// testIdempotencyBodyBalance stores records whose body is a card's
+// balance, written by the store: it must read as Amount.String writes it.
+func testIdempotencyBodyBalance(t *testing.T, s coffer.Store) {
+	users := createUsers(t, s, 1, 1)
+	card := coffer.CardAccount(users[0].ID)
+	var total int64
+	for i, add := range []int64{0, 5, 5, 89, 1, 1, 999_899, 123_456_789, 99_876_543_211, 1, 99} {
+		if add > 0 {
+			deposit(t, s, users[0].ID, add)
+		}
+		total += add
+		rec := coffer.IdempotentRecord{User: users[0].ID, Key: fmt.Sprintf("balance-%d", i), RequestHash: []byte{1}, Status: 200, BodyBalanceOf: card, CreatedAt: Start}
+		update(t, s, func(tx coffer.Tx) error { return tx.PutIdempotent(bg, rec) })
+		view(t, s, func(tx coffer.ReadTx) error {
+			got, found, err := tx.Idempotent(bg, rec.User, rec.Key)
+			if want := coffer.Amount(total).String(); err != nil || !found || string(got.Body) != want {
+				t.Errorf("record of balance %d: body %q (found %v, %v), want %q", total, got.Body, found, err, want)
+			}
+			return nil
+		})
+	}
+	// An account not there, or not a user's: refused, nothing written.
+	before := CountRows(t, s)
+	for _, k := range []coffer.AccountKey{goldAccount(users[0].ID), cash} {
+		err := s.Update(bg, func(tx coffer.Tx) error {
+			return tx.PutIdempotent(bg, coffer.IdempotentRecord{User: users[0].ID, Key: "missing", RequestHash: []byte{1}, Status: 200, BodyBalanceOf: k, CreatedAt: Start})
+		})
+		if err == nil {
+			t.Errorf("a record with the balance of %s, which is not there or not a user's: no error", k)
+		}
+	}
+	sameCounts(t, "records of missing balances", before, CountRows(t, s))
+}
+
+// testPostLaterWithItsAnswer posts a transfer by PostLater with the record
+// of its answer after it, as a payment does: the record holds the balance
+// after the posting, and the Posted is complete once Update returned.
+func testPostLaterWithItsAnswer(t *testing.T, s coffer.Store) {
+	users := createUsers(t, s, 1, 2)
+	a, b := coffer.CardAccount(users[0].ID), coffer.CardAccount(users[1].ID)
+	deposit(t, s, users[0].ID, 100_00)
+	before := CountRows(t, s)
+	var p *coffer.Posted
+	update(t, s, func(tx coffer.Tx) error {
+		var err error
+		if p, err = tx.PostLater(bg, &coffer.Transaction{User: users[0].ID, Kind: "test", CreatedAt: Start, Legs: []coffer.Leg{{From: a, To: b, Amount: 30_01}}}); err != nil {
+			return err
+		}
+		return tx.PutIdempotent(bg, coffer.IdempotentRecord{User: users[0].ID, Key: "k", RequestHash: []byte{1}, Status: 200, BodyBalanceOf: a, CreatedAt: Start})
+	})
+	if p.ID == 0 || p.Balances[a] != 69_99 || p.Balances[b] != 30_01 || len(p.Balances) != 2 {
+		t.Errorf("PostLater reported %+v once Update returned", p)
+	}
+	countDelta(t, "a transfer with its answer", before, CountRows(t, s), map[string]int64{"transactions": 1, "entries": 2, "idempotency": 1})
+	view(t, s, func(tx coffer.ReadTx) error {
+		got, _, err := tx.Idempotent(bg, users[0].ID, "k")
+		if err != nil || string(got.Body) != "69.99" {
+			t.Errorf("stored answer %q, %v; want the balance after the transfer, 69.99", got.Body, err)
+		}
+		return nil
+	})
+	// A failure after the posting leaves nothing of it.
+	before = CountRows(t, s)
+	err := s.Update(bg, func(tx coffer.Tx) error {
+		if _, err := tx.PostLater(bg, &coffer.Transaction{User: users[0].ID, Kind: "test", CreatedAt: Start, Legs: []coffer.Leg{{From: a, To: b, Amount: 1_00}}}); err != nil {
+			return err
+		}
+		return tx.PutIdempotent(bg, coffer.IdempotentRecord{User: users[0].ID, Key: "k", RequestHash: []byte{2}, Status: 200, BodyBalanceOf: a, CreatedAt: Start})
+	})
+	wantCode(t, "a key taken after the posting", err, coffer.ErrIdempotencyReuse)
+	sameCounts(t, "a key taken after the posting", before, CountRows(t, s))
+	if got := balance(t, s, a); got != 69_99 {
+		t.Errorf("payer at %d after a failed payment, want 6999", got)
+	}
+	checkChain(t, "payer", bills(t, s, users[0].ID, coffer.KindCard, 0, 10))
+	checkChain(t, "payee", bills(t, s, users[1].ID, coffer.KindCard, 0, 10))
+	AssertLedger(t, s)
+}
+
 func testDeleteExpired(t *testing.T, s coffer.Store) {
 	u := createUsers(t, s, 1, 1)[0]
 	old, now := Start, Start.Add(30*24*time.Hour)
@@ -704,7 +807,15 @@ func testDeleteExpired(t *testing.T, s coffer.Store) {
 
 // Ledger.
 
-func testPostBalancesAndEntries(t *testing.T, s coffer.Store) {
+func testPostBalancesAndEntries(t *testing.T, s coffer.Store, by poster) {
+	post := func(t testing.TB, s coffer.Store, at time.Time, legs ...coffer.Leg) coffer.Posted {
+		t.Helper()
+		return postBy(t, s, by, at, legs...)
+	}
+	deposit := func(t testing.TB, s coffer.Store, user coffer.UserID, amount int64) coffer.Posted {
+		t.Helper()
+		return post(t, s, Start, coffer.Leg{From: cash, To: coffer.CardAccount(user), Amount: amount, FromMethod: coffer.MethodDeposit, ToMethod: coffer.MethodDeposit, FromDetails: "cash in", ToDetails: "cash in"})
+	}
 	users := createUsers(t, s, 1, 2)
 	a, b := users[0].ID, users[1].ID
 	before := CountRows(t, s)
@@ -781,7 +892,7 @@ func sameBills(t testing.TB, what string, got, want []coffer.Bill) {
 	}
 }
 
-func testPostShortfall(t *testing.T, s coffer.Store) {
+func testPostShortfall(t *testing.T, s coffer.Store, by poster) {
 	users := createUsers(t, s, 1, 3)
 	a, b := users[0].ID, users[1].ID
 	deposit(t, s, a, 50_00)
@@ -818,7 +929,7 @@ func testPostShortfall(t *testing.T, s coffer.Store) {
 	for _, c := range cases {
 		before, balances := CountRows(t, s), snapshot()
 		err := s.Update(bg, func(tx coffer.Tx) error {
-			_, err := tx.Post(bg, &coffer.Transaction{User: a, Kind: "test", Legs: c.legs, CreatedAt: Start})
+			_, err := by(tx, &coffer.Transaction{User: a, Kind: "test", Legs: c.legs, CreatedAt: Start})
 			return err
 		})
 		wantCode(t, c.name, err, c.code)
@@ -828,12 +939,12 @@ func testPostShortfall(t *testing.T, s coffer.Store) {
 		}
 	}
 	// The boundary: exactly the whole balance goes.
-	p := post(t, s, Start, coffer.Leg{From: coffer.CardAccount(a), To: coffer.CardAccount(b), Amount: 40_00})
+	p := postBy(t, s, by, Start, coffer.Leg{From: coffer.CardAccount(a), To: coffer.CardAccount(b), Amount: 40_00})
 	if p.Balances[coffer.CardAccount(a)] != 0 {
 		t.Errorf("after paying the whole balance: %d", p.Balances[coffer.CardAccount(a)])
 	}
 	// System accounts go negative freely.
-	post(t, s, Start, coffer.Leg{From: goldDesk, To: goldAccount(users[2].ID), Amount: 1234})
+	postBy(t, s, by, Start, coffer.Leg{From: goldDesk, To: goldAccount(users[2].ID), Amount: 1234})
 	if got := balance(t, s, goldDesk); got != -1234 {
 		t.Errorf("gold desk at %d, want -1234", got)
 	}
