@@ -147,7 +147,9 @@ type Tx interface {
 	// answer. The Posted it returns is complete when Update returns nil.
 	// Its failures, a shortfall included, come from this call, from a
 	// later one, or from Update itself, so a caller acts on Update's
-	// error, not only on this one's.
+	// error, not only on this one's. A user's card must be there, as
+	// registration makes it: where Post would create a card on its first
+	// credit, PostLater may fail with ErrInternal.
 	PostLater(ctx context.Context, t *Transaction) (*Posted, error)
 	// CreateLot opens a new fixed-term wealth lot of product for user and
 	// returns its key.

@@ -211,7 +211,11 @@ func (s *Store) updateOnce(ctx context.Context, fn func(coffer.Tx) error) (commi
 			return err
 		}
 		committing = true
-		return t.commit(ctx)
+		err := t.commit(ctx)
+		if unstarted := (*unstartedError)(nil); errors.As(err, &unstarted) {
+			committing = false // COMMIT went with the transaction's first pipeline, and nothing of it ran
+		}
+		return err
 	})
 	return committing, err
 }

@@ -336,6 +336,91 @@ func TestPostLaterRefusesACardNotThere(t *testing.T) {
 	}
 }
 
+// TestPostLaterTwiceInOneTransaction: each posting's entries name its own
+// transaction (PostLater's entries take the id of the transaction row that
+// the session inserted last), with Post between them too; and a shortfall
+// held back comes out of the next statement that waits for an answer.
+func TestPostLaterTwiceInOneTransaction(t *testing.T) {
+	s := pgtest.OpenOptions(t, postgres.Options{})
+	a, b := newUser(1), newUser(2)
+	createUser(t, s, a)
+	createUser(t, s, b)
+	cash := coffer.SystemAccount(coffer.KindCash, coffer.AssetCNY)
+	cardA, cardB := coffer.CardAccount(a.ID), coffer.CardAccount(b.ID)
+	leg := func(from, to coffer.AccountKey, amount int64) *coffer.Transaction {
+		return &coffer.Transaction{Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{From: from, To: to, Amount: amount}}}
+	}
+	var first, third *coffer.Posted
+	var second coffer.Posted
+	if err := s.Update(ctx, func(tx coffer.Tx) error {
+		var err error
+		if first, err = tx.PostLater(ctx, leg(cash, cardA, 100_00)); err != nil {
+			return err
+		}
+		if second, err = tx.Post(ctx, leg(cardA, cardB, 40_00)); err != nil {
+			return err
+		}
+		third, err = tx.PostLater(ctx, leg(cardB, cardA, 15_00))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if first.Balances[cardA] != 100_00 || second.Balances[cardA] != 60_00 || third.Balances[cardA] != 75_00 || third.Balances[cardB] != 25_00 {
+		t.Errorf("balances reported %v, %v, %v", first.Balances, second.Balances, third.Balances)
+	}
+	rows, err := s.DB().QueryContext(ctx, `SELECT tx_id, COUNT(*), SUM(amount) FROM entries GROUP BY tx_id ORDER BY tx_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var id, n, sum int64
+		if err := rows.Scan(&id, &n, &sum); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprint(id, ":", n, ":", sum))
+	}
+	rows.Close()
+	want := []string{fmt.Sprint(first.ID, ":2:0"), fmt.Sprint(second.ID, ":2:0"), fmt.Sprint(third.ID, ":2:0")}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("entries by transaction %v, want %v", got, want)
+	}
+	storetest.AssertLedger(t, s)
+
+	before := storetest.CountRows(t, s)
+	err = s.Update(ctx, func(tx coffer.Tx) error {
+		if _, err := tx.PostLater(ctx, leg(cardB, cardA, 25_01)); err != nil {
+			return err
+		}
+		_, err := tx.Balance(ctx, cardA)
+		if !coffer.IsCode(err, coffer.ErrInsufficientFunds) {
+			t.Errorf("the read after an overdraft held back: %v, want %s", err, coffer.ErrInsufficientFunds)
+		}
+		return err
+	})
+	if !coffer.IsCode(err, coffer.ErrInsufficientFunds) {
+		t.Errorf("overdraft: %v, want %s", err, coffer.ErrInsufficientFunds)
+	}
+	if got := storetest.CountRows(t, s); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Errorf("a refused posting wrote rows: %v, before %v", got, before)
+	}
+
+	// The ledger's check finds a transaction without entries, which a
+	// posting whose entries named another transaction would leave.
+	if _, err := s.DB().ExecContext(ctx, `INSERT INTO transactions (user_id, kind, created_at_ms) VALUES (0, 'empty', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.View(ctx, func(tx coffer.ReadTx) error {
+		r, err := tx.CheckLedger(ctx)
+		if err == nil && (len(r.Problems) != 1 || !strings.Contains(r.Problems[0], "(empty) has no entries")) {
+			t.Errorf("ledger check of a transaction without entries: %q", r.Problems)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestUniqueViolations(t *testing.T) {
 	s := pgtest.Open(t)
 	u := newUser(1)
@@ -541,6 +626,52 @@ func TestServerClosedConnections(t *testing.T) {
 	if n := storetest.CountRows(t, s)["users"]; n != 2 {
 		t.Errorf("%d users, want 2", n)
 	}
+}
+
+// TestServerClosedConnectionsBeforeAPayment: a payment's whole write
+// transaction goes in one pipeline with its COMMIT (PostLater), so the
+// connection's loss is found only as COMMIT's pipeline is answered. The
+// server's FATAL before any other answer says that nothing of it ran, and
+// Update runs it again on a fresh connection instead of answering that the
+// outcome is unknown.
+func TestServerClosedConnectionsBeforeAPayment(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	s := open(t, dsn, postgres.Options{MaxConns: 1})
+	u := newUser(1)
+	createUser(t, s, u)
+	killer, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer killer.Close()
+	cash := coffer.SystemAccount(coffer.KindCash, coffer.AssetCNY)
+	deposit := func() error {
+		return s.Update(ctx, func(tx coffer.Tx) error {
+			_, err := tx.PostLater(ctx, &coffer.Transaction{Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{From: cash, To: coffer.CardAccount(u.ID), Amount: 1_00}}})
+			return err
+		})
+	}
+	const rounds = 5
+	for i := range rounds {
+		// The pool pings a connection that lay idle over a second, or was
+		// never handed out since it was made: hand it out now.
+		balance(t, s, coffer.CardAccount(u.ID))
+		if _, err := killer.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond) // the backend's FATAL reaches the idle connection
+		if err := deposit(); err != nil {
+			t.Errorf("payment %d after the server closed the connection: %v", i, err)
+		}
+	}
+	t.Logf("stats: %+v", s.Stats())
+	if got := balance(t, s, coffer.CardAccount(u.ID)); got != rounds*1_00 {
+		t.Errorf("card at %d after %d payments of 1.00, want %d", got, rounds, rounds*1_00)
+	}
+	if s.Stats().ConnRetries == 0 { // the pool's ping found every dead connection first
+		t.Errorf("no payment met a closed connection (stats %+v): the test tested nothing", s.Stats())
+	}
+	storetest.AssertLedger(t, s)
 }
 
 func TestViewIsReadOnly(t *testing.T) {

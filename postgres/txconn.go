@@ -31,8 +31,8 @@ var errHeldBackWithoutTx = errors.New("postgres: a statement held back outside a
 // transaction on one pgx connection, below database/sql, or none (for
 // ViewEach: each statement, or pipeline, in one of its own). What needs no
 // answer of its own does not cost a round trip of its own: BEGIN, and the
-// statements queued by ExecLater, go in one pipeline (a pgx.Batch) with
-// the next statement or with COMMIT. A transaction that ran no statement
+// statements queued by ExecLater and QueryRowLater, go in one pipeline (a
+// pgx.Batch) with the next statement or with COMMIT. A transaction that ran no statement
 // sends neither BEGIN nor COMMIT.
 type txConn struct {
 	conn  *pgx.Conn
@@ -95,7 +95,11 @@ func (t *txConn) send(ctx context.Context, queries []string, args [][]any) (pgx.
 	if began {
 		if _, err := br.Exec(); err != nil {
 			br.Close()
-			return nil, fmt.Errorf("postgres: %s: %w", t.begin, err)
+			err = fmt.Errorf("postgres: %s: %w", t.begin, err)
+			if nothingRan(err) {
+				return nil, &unstartedError{err}
+			}
+			return nil, err
 		}
 	}
 	for _, q := range later {
@@ -123,6 +127,26 @@ func (q *queued) read(br pgx.BatchResults) error {
 		q.done()
 	}
 	return nil
+}
+
+// unstartedError is the failure of a transaction's first pipeline before
+// anything of it ran, which may then run again on another connection even
+// when the pipeline carried COMMIT (see nothingRan).
+type unstartedError struct{ err error }
+
+func (e *unstartedError) Error() string { return e.err.Error() }
+func (e *unstartedError) Unwrap() error { return e.err }
+
+// nothingRan reports whether err, the failure of the answer to BEGIN (a
+// pipeline's first statement), means that the server ran nothing of the
+// pipeline: nothing was sent, or the first answer is a FATAL error. A
+// backend ends its connection with a FATAL error (pg_terminate_backend, a
+// shutdown) after the answers of all it ran, which it sends first; so a
+// FATAL before BEGIN's answer was sent before BEGIN ran, typically to a
+// connection that lay idle in the pool.
+func nothingRan(err error) bool {
+	var pe *pgconn.PgError
+	return pgconn.SafeToRetry(err) || errors.As(err, &pe) && pe.Severity == "FATAL"
 }
 
 // Exec implements sqlstore.Querier.

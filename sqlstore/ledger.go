@@ -146,7 +146,7 @@ func (t *Tx) PostLater(ctx context.Context, tr *coffer.Transaction) (*coffer.Pos
 		var id, balance int64
 		key, shortfall := c.Key, c.ShortfallCode
 		onError := func(err error) error {
-			if _, ok := t.d.CheckViolation(err); ok { // the accounts' one CHECK: a user account below zero
+			if name, ok := t.d.CheckViolation(err); ok && strings.HasPrefix(name, "accounts") { // the accounts' CHECK: a user account below zero
 				return &coffer.Error{Code: shortfall, Detail: key.String()}
 			}
 			return fmt.Errorf("change balance of %s: %w", key, t.refused(err))
@@ -169,7 +169,7 @@ func (t *Tx) PostLater(ctx context.Context, tr *coffer.Transaction) (*coffer.Pos
 // returns the account's id and new balance. Its parameters: the entry's
 // user, kind, amount, method, details and time.
 const insertEntry = `INSERT INTO entries (tx_id, account_id, user_id, account_kind, amount, balance_after, group_balance_after, method, details, created_at_ms)
-SELECT currval(pg_get_serial_sequence('transactions', 'id')), account.id, CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT), account.balance, account.balance, CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT)
+SELECT currval('transactions_id_seq'), account.id, CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT), account.balance, account.balance, CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT)
 `
 
 // changeCard returns the statement that changes a user's card by a delta
@@ -443,6 +443,7 @@ func (t *Tx) CheckLedger(ctx context.Context) (coffer.LedgerReport, error) {
 			WHERE a.balance <> COALESCE(e.total, 0)`},
 		{"transaction %v does not balance: %v", `SELECT e.tx_id, a.asset || ' ' || CAST(SUM(e.amount) AS TEXT) FROM entries e JOIN accounts a ON a.id = e.account_id
 			GROUP BY e.tx_id, a.asset HAVING SUM(e.amount) <> 0`},
+		{"transaction %v (%v) has no entries", `SELECT t.id, t.kind FROM transactions t WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.tx_id = t.id)`},
 		{"account %v last balance_after differs from its balance by %v", `SELECT a.id, a.balance - e.balance_after FROM accounts a
 			JOIN (SELECT account_id, MAX(id) AS last_id FROM entries GROUP BY account_id) l ON l.account_id = a.id
 			JOIN entries e ON e.id = l.last_id WHERE e.balance_after <> a.balance`},
