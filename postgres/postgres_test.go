@@ -338,8 +338,9 @@ func TestPostLaterRefusesACardNotThere(t *testing.T) {
 
 // TestPostLaterTwiceInOneTransaction: each posting's entries name its own
 // transaction (PostLater's entries take the id of the transaction row that
-// the session inserted last), with Post between them too; and a shortfall
-// held back comes out of the next statement that waits for an answer.
+// the session inserted last), with Post between them too; an answer stored
+// after them holds the last balance; and a shortfall held back comes out
+// of the next statement that waits for an answer.
 func TestPostLaterTwiceInOneTransaction(t *testing.T) {
 	s := pgtest.OpenOptions(t, postgres.Options{})
 	a, b := newUser(1), newUser(2)
@@ -360,7 +361,19 @@ func TestPostLaterTwiceInOneTransaction(t *testing.T) {
 		if second, err = tx.Post(ctx, leg(cardA, cardB, 40_00)); err != nil {
 			return err
 		}
-		third, err = tx.PostLater(ctx, leg(cardB, cardA, 15_00))
+		if third, err = tx.PostLater(ctx, leg(cardB, cardA, 15_00)); err != nil {
+			return err
+		}
+		// The card's balance after the last posting, not after Post's.
+		return tx.PutIdempotent(ctx, coffer.IdempotentRecord{User: a.ID, Key: "k", RequestHash: []byte{1}, Status: 200, BodyBalanceOf: cardA, CreatedAt: storetest.Start})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.View(ctx, func(tx coffer.ReadTx) error {
+		rec, _, err := tx.Idempotent(ctx, a.ID, "k")
+		if string(rec.Body) != "75.00" {
+			t.Errorf("stored answer %q, want 75.00", rec.Body)
+		}
 		return err
 	}); err != nil {
 		t.Fatal(err)

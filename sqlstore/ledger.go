@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -110,6 +111,10 @@ func (t *Tx) Post(ctx context.Context, tr *coffer.Transaction) (coffer.Posted, e
 	if err := t.execLater(ctx, nil, insertEntries[len(entries)], entryArgs...); err != nil {
 		return coffer.Posted{}, fmt.Errorf("insert entries: %w", err)
 	}
+	if t.balances == nil {
+		t.balances = make(map[coffer.AccountKey]int64, len(final))
+	}
+	maps.Copy(t.balances, final)
 	return coffer.Posted{ID: txID, Balances: final}, nil
 }
 
@@ -136,6 +141,9 @@ func (t *Tx) PostLater(ctx context.Context, tr *coffer.Transaction) (*coffer.Pos
 		return nil, err
 	}
 	posted := &coffer.Posted{Balances: make(map[coffer.AccountKey]int64, len(changes))}
+	for _, c := range changes {
+		delete(t.balances, c.Key) // known again only when the commit is answered
+	}
 	d.QueryRowLater(func(err error) error { return fmt.Errorf("insert transaction: %w", err) }, []any{&posted.ID}, nil,
 		t.d.Rebind(`INSERT INTO transactions (user_id, kind, memo, created_at_ms) VALUES (?, ?, ?, ?) RETURNING id`),
 		tr.User, tr.Kind, tr.Memo, ms(tr.CreatedAt))
