@@ -5,11 +5,10 @@
 // isolation: sqlstore posts a payment's accounts in one fixed order, each
 // with an UPDATE that refuses to overdraw a user account (a condition, or
 // the accounts' CHECK), so concurrent payments neither overdraw nor
-// deadlock each other. What
-// conflicts remain (a deadlock through an order the domain does not
-// control, a serialization failure on engines that run everything
-// SERIALIZABLE, a race on a derived key) abort the transaction before
-// anything is committed, and Update runs the whole function again.
+// deadlock each other. What conflicts remain (a deadlock through an order
+// the domain does not control, a serialization failure on engines that run
+// everything SERIALIZABLE, a race on a derived key) abort the transaction
+// before anything is committed, and Update runs the whole function again.
 //
 // The package keeps to what distributed PostgreSQL-compatible engines
 // (Citus, YugabyteDB) support: no advisory locks, no reliance on the order
@@ -168,7 +167,10 @@ func (s *Store) Close() error { return s.db.Close() }
 // A connection lost during COMMIT itself is not retried: the transaction
 // may have committed, and running fn again could post a payment twice. The
 // caller gets ErrUnavailable; a payment sent with an idempotency key can
-// then be retried safely by the client.
+// then be retried safely by the client. The exception is a COMMIT sent in
+// the transaction's first pipeline (fn held every statement back) whose
+// first answer shows that nothing of it ran (see nothingRan): that runs
+// again.
 func (s *Store) Update(ctx context.Context, fn func(coffer.Tx) error) error {
 	conflicts, losses := 0, 0
 	for {
@@ -188,7 +190,7 @@ func (s *Store) Update(ctx context.Context, fn func(coffer.Tx) error) error {
 				return &coffer.Error{Code: coffer.ErrOverloaded, Detail: fmt.Sprintf("gave up after %d conflicting tries: %v", conflicts, err)}
 			}
 			s.conflictRetries.Add(1)
-		case !committing && connLost(err):
+		case !committing && (connLost(err) || errors.As(err, new(*unstartedError))):
 			losses++
 			if losses >= connLossTries {
 				return classify(ctx, err)
@@ -204,7 +206,8 @@ func (s *Store) Update(ctx context.Context, fn func(coffer.Tx) error) error {
 }
 
 // updateOnce runs fn in one transaction; committing reports whether the
-// error came from COMMIT, whose outcome is then unknown.
+// error came from COMMIT, whose outcome is then unknown, and not from a
+// first pipeline that carried COMMIT but ran nothing.
 func (s *Store) updateOnce(ctx context.Context, fn func(coffer.Tx) error) (committing bool, err error) {
 	err = s.inTx(ctx, beginUpdate, func(t *txConn) error {
 		if err := fn(sqlstore.NewTx(t, s.dialect)); err != nil {

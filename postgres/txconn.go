@@ -32,8 +32,8 @@ var errHeldBackWithoutTx = errors.New("postgres: a statement held back outside a
 // ViewEach: each statement, or pipeline, in one of its own). What needs no
 // answer of its own does not cost a round trip of its own: BEGIN, and the
 // statements queued by ExecLater and QueryRowLater, go in one pipeline (a
-// pgx.Batch) with the next statement or with COMMIT. A transaction that ran no statement
-// sends neither BEGIN nor COMMIT.
+// pgx.Batch) with the next statement or with COMMIT. A transaction that
+// ran no statement sends neither BEGIN nor COMMIT.
 type txConn struct {
 	conn  *pgx.Conn
 	begin string   // "": no transaction, each pipeline in one of its own
@@ -139,11 +139,13 @@ func (e *unstartedError) Unwrap() error { return e.err }
 
 // nothingRan reports whether err, the failure of the answer to BEGIN (a
 // pipeline's first statement), means that the server ran nothing of the
-// pipeline: nothing was sent, or the first answer is a FATAL error. A
-// backend ends its connection with a FATAL error (pg_terminate_backend, a
-// shutdown) after the answers of all it ran, which it sends first; so a
-// FATAL before BEGIN's answer was sent before BEGIN ran, typically to a
-// connection that lay idle in the pool.
+// pipeline: nothing was sent (pgconn.SafeToRetry: the connection was
+// closed or busy, the context done, a write failed before its first
+// byte), or the first answer is a FATAL error. A backend ends its
+// connection with a FATAL error (pg_terminate_backend, a shutdown, an
+// idle session's timeout) after the answers of all it ran, which it sends
+// first; so a FATAL before BEGIN's answer was sent before BEGIN ran,
+// typically to a connection that lay idle in the pool.
 func nothingRan(err error) bool {
 	var pe *pgconn.PgError
 	return pgconn.SafeToRetry(err) || errors.As(err, &pe) && pe.Severity == "FATAL"

@@ -462,7 +462,6 @@ func (s *Store) runBatchWithin(batch []*job, results []error) error {
 	if err := conn.Exec(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
-	tx := sqlstore.NewTx(conn, s.dialect)
 	for i, j := range batch {
 		if j.ctx.Err() != nil {
 			results[i] = j.ctx.Err()
@@ -472,7 +471,7 @@ func (s *Store) runBatchWithin(batch []*job, results []error) error {
 			conn.Exec(ctx, "ROLLBACK")
 			return err
 		}
-		results[i] = runJob(j, tx)
+		results[i] = runJob(j, sqlstore.NewTx(conn, s.dialect)) // a Tx of its own: nothing it remembers outlives a job rolled back
 		if results[i] != nil {
 			if err := conn.Exec(ctx, "ROLLBACK TO job"); err != nil {
 				conn.Exec(ctx, "ROLLBACK")

@@ -232,6 +232,57 @@ func TestGroupCommitFailingJobRollsBackAlone(t *testing.T) {
 	storetest.AssertLedger(t, s)
 }
 
+// TestGroupCommitForgetsARolledBackJobsBalances: a job of a batch that
+// posted and then failed is rolled back to its savepoint, and the next job
+// of the same batch stores an answer with the card's balance as it really
+// is, not as the failed job's Post left it. (Regression: the batch's jobs
+// shared one Tx, whose memo of balances outlived the rollback.)
+func TestGroupCommitForgetsARolledBackJobsBalances(t *testing.T) {
+	s := openTemp(t)
+	u := user(1)
+	if err := s.Update(bg, func(tx coffer.Tx) error { return tx.CreateUser(bg, u) }); err != nil {
+		t.Fatal(err)
+	}
+	card := coffer.CardAccount(u.ID)
+	boom := errors.New("fails after posting")
+	release, held := holdWriter(t, s)
+	failed, recorded := make(chan error, 1), make(chan error, 1)
+	go func() {
+		failed <- s.Update(bg, func(tx coffer.Tx) error {
+			if _, err := tx.Post(bg, &coffer.Transaction{Kind: "deposit", CreatedAt: storetest.Start, Legs: []coffer.Leg{{From: cash, To: card, Amount: 100_00}}}); err != nil {
+				return err
+			}
+			return boom
+		})
+	}()
+	waitFor(t, "the failing job to be queued", func() bool { return sqlite.QueueLength(s) == 1 })
+	go func() {
+		recorded <- s.Update(bg, func(tx coffer.Tx) error {
+			return tx.PutIdempotent(bg, coffer.IdempotentRecord{User: u.ID, Key: "k", RequestHash: []byte{1}, Status: 200, BodyBalanceOf: card, CreatedAt: storetest.Start})
+		})
+	}()
+	waitFor(t, "the recording job to be queued", func() bool { return sqlite.QueueLength(s) == 2 })
+	release()
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-failed; !errors.Is(err, boom) {
+		t.Errorf("the failing job: %v, want its own error", err)
+	}
+	if err := <-recorded; err != nil {
+		t.Fatalf("the recording job: %v", err)
+	}
+	if err := s.View(bg, func(tx coffer.ReadTx) error {
+		rec, _, err := tx.Idempotent(bg, u.ID, "k")
+		if string(rec.Body) != "0.00" {
+			t.Errorf("stored answer %q after the deposit was rolled back, want 0.00", rec.Body)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // readModes are a store's two ways to read, by name.
 func readModes(s *sqlite.Store) map[string]func(context.Context, func(coffer.ReadTx) error) error {
 	return map[string]func(context.Context, func(coffer.ReadTx) error) error{"View": s.View, "ViewEach": s.ViewEach}

@@ -648,20 +648,22 @@ func orNull(s string) any {
 // PutIdempotent implements coffer.Tx. Nothing waits for the insert: where
 // the Querier defers, it goes with the transaction's commit, and a key
 // taken meanwhile fails the commit with ErrIdempotencyReuse.
+//
+// With BodyBalanceOf, a balance that this Tx's Post left is written out
+// here (SQLite's one writer spares itself the lookup); another, the
+// database writes out itself.
 func (t *Tx) PutIdempotent(ctx context.Context, r coffer.IdempotentRecord) error {
 	if r.Body == nil {
 		if !r.BodyBalanceOf.IsUser() {
 			return coffer.Errorf(coffer.ErrInternal, "idempotency record with neither a body nor a user's account: %s", r.BodyBalanceOf)
 		}
-		if b, ok := t.balances[r.BodyBalanceOf]; ok { // the store's one writer spares itself the lookup
-			r.Body = []byte(coffer.Amount(b).String())
-			return t.execLater(ctx, t.idempotencyReuse, `INSERT INTO idempotency (user_id, key, request_hash, status, body, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)`,
-				r.User, r.Key, r.RequestHash, r.Status, r.Body, ms(r.CreatedAt))
+		b, known := t.balances[r.BodyBalanceOf]
+		if !known { // a missing account gives a NULL body, which NOT NULL refuses
+			return t.execLater(ctx, t.idempotencyReuse, `INSERT INTO idempotency (user_id, key, request_hash, status, body, created_at_ms) VALUES (?, ?, ?, ?,
+				(SELECT CAST(`+amountText("balance")+` AS `+t.d.Blob+`) FROM accounts WHERE `+accountWhere+`), ?)`,
+				append(append([]any{r.User, r.Key, r.RequestHash, r.Status}, keyArgs(r.BodyBalanceOf)...), ms(r.CreatedAt))...)
 		}
-		// A missing account gives a NULL body, which NOT NULL refuses.
-		return t.execLater(ctx, t.idempotencyReuse, `INSERT INTO idempotency (user_id, key, request_hash, status, body, created_at_ms) VALUES (?, ?, ?, ?,
-			(SELECT CAST(`+amountText("balance")+` AS `+t.d.Blob+`) FROM accounts WHERE `+accountWhere+`), ?)`,
-			append(append([]any{r.User, r.Key, r.RequestHash, r.Status}, keyArgs(r.BodyBalanceOf)...), ms(r.CreatedAt))...)
+		r.Body = []byte(coffer.Amount(b).String())
 	}
 	return t.execLater(ctx, t.idempotencyReuse, `INSERT INTO idempotency (user_id, key, request_hash, status, body, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)`,
 		r.User, r.Key, r.RequestHash, r.Status, r.Body, ms(r.CreatedAt))
