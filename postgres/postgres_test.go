@@ -298,15 +298,21 @@ func TestPostConditionalBalances(t *testing.T) {
 	storetest.AssertLedger(t, s)
 }
 
+// withTwoUsers returns a store of its own with two users in it.
+func withTwoUsers(t *testing.T) (*postgres.Store, *coffer.User, *coffer.User) {
+	s := pgtest.OpenOptions(t, postgres.Options{})
+	a, b := newUser(1), newUser(2)
+	createUser(t, s, a)
+	createUser(t, s, b)
+	return s, a, b
+}
+
 // TestPostLaterRefusesACardNotThere: PostLater changes a user's card
 // without a branch to create it, since registration does; a card that is
 // not there must fail the whole transaction in the database, and not leave
 // a statement without its row while COMMIT, sent with it, commits the rest.
 func TestPostLaterRefusesACardNotThere(t *testing.T) {
-	s := pgtest.OpenOptions(t, postgres.Options{})
-	payer, payee := newUser(1), newUser(2)
-	createUser(t, s, payer)
-	createUser(t, s, payee)
+	s, payer, payee := withTwoUsers(t)
 	cash := coffer.SystemAccount(coffer.KindCash, coffer.AssetCNY)
 	if err := s.Update(ctx, func(tx coffer.Tx) error {
 		_, err := tx.Post(ctx, &coffer.Transaction{Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{From: cash, To: coffer.CardAccount(payer.ID), Amount: 100_00}}})
@@ -342,10 +348,7 @@ func TestPostLaterRefusesACardNotThere(t *testing.T) {
 // after them holds the last balance; and a shortfall held back comes out
 // of the next statement that waits for an answer.
 func TestPostLaterTwiceInOneTransaction(t *testing.T) {
-	s := pgtest.OpenOptions(t, postgres.Options{})
-	a, b := newUser(1), newUser(2)
-	createUser(t, s, a)
-	createUser(t, s, b)
+	s, a, b := withTwoUsers(t)
 	cash := coffer.SystemAccount(coffer.KindCash, coffer.AssetCNY)
 	cardA, cardB := coffer.CardAccount(a.ID), coffer.CardAccount(b.ID)
 	leg := func(from, to coffer.AccountKey, amount int64) *coffer.Transaction {
