@@ -97,7 +97,7 @@ func (b *Bank) PayAs(ctx context.Context, token string, req PayRequest) (UserID,
 	var reads payReads
 	withReads := func(tx ReadTx, ctx context.Context, tokenHash []byte) (Session, User, error) {
 		s, u, f, err := tx.SessionPayment(ctx, tokenHash, q)
-		reads = payReads{payer: u, stored: f.Stored, found: f.StoredFound, lookups: f.Attempt, payee: f.User}
+		reads = readsOf(u, f)
 		return s, u, err
 	}
 	id, err := b.viewAs(ctx, token, b.store.ViewEach, withReads, nil)
@@ -164,7 +164,12 @@ func readForPay(ctx context.Context, tx ReadTx, payer User, req PayRequest) (pay
 		return payReads{payer: payer}, nil
 	}
 	f, err := tx.PaymentLookup(ctx, q)
-	return payReads{payer: payer, stored: f.Stored, found: f.StoredFound, lookups: f.Attempt, payee: f.User}, err
+	return readsOf(payer, f), err
+}
+
+// readsOf is what a payment of payer read, given what its lookup found.
+func readsOf(payer User, f PaymentFound) payReads {
+	return payReads{payer: payer, stored: f.Stored, found: f.StoredFound, lookups: f.Attempt, payee: f.User}
 }
 
 func (b *Bank) pay(ctx context.Context, id UserID, req PayRequest, reads payReads, now time.Time) (PayResult, error) {

@@ -159,14 +159,13 @@ func (t *Tx) PostLater(ctx context.Context, tr *coffer.Transaction) (*coffer.Pos
 			}
 			return fmt.Errorf("change balance of %s: %w", key, t.refused(err))
 		}
-		entryArgs := []any{key.User, key.Kind, e.Amount, e.Method, e.Details, ms(tr.CreatedAt)}
+		query, args := changeBalance, append(append([]any{c.Delta}, keyArgs(key)...), keyArgs(key)...)
+		args = append(args, c.Delta)
 		if key == coffer.CardAccount(key.User) && key.IsUser() {
-			d.QueryRowLater(onError, []any{&id, &balance}, func() { posted.Balances[key] = balance }, t.d.Rebind(changeCard(t.d.RefuseIf)),
-				append([]any{c.Delta, key.User, key.Kind, key.Asset, key.Product, key.Lot}, entryArgs...)...)
-			continue
+			query, args = changeCard(t.d.RefuseIf), append([]any{c.Delta}, keyArgs(key)...)
 		}
-		d.QueryRowLater(onError, []any{&id, &balance}, func() { posted.Balances[key] = balance }, t.d.Rebind(changeBalance),
-			append([]any{c.Delta, key.User, key.Kind, key.Asset, key.Product, key.Lot, key.User, key.Kind, key.Asset, key.Product, key.Lot, c.Delta}, entryArgs...)...)
+		args = append(args, key.User, key.Kind, e.Amount, e.Method, e.Details, ms(tr.CreatedAt)) // insertEntry's
+		d.QueryRowLater(onError, []any{&id, &balance}, func() { posted.Balances[key] = balance }, t.d.Rebind(query), args...)
 	}
 	return posted, nil
 }

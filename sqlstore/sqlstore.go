@@ -659,15 +659,18 @@ func (t *Tx) PutIdempotent(ctx context.Context, r coffer.IdempotentRecord) error
 		}
 		b, known := t.balances[r.BodyBalanceOf]
 		if !known { // a missing account gives a NULL body, which NOT NULL refuses
-			return t.execLater(ctx, t.idempotencyReuse, `INSERT INTO idempotency (user_id, key, request_hash, status, body, created_at_ms) VALUES (?, ?, ?, ?,
+			return t.execLater(ctx, t.idempotencyReuse, insertIdempotent+`(?, ?, ?, ?,
 				(SELECT CAST(`+amountText("balance")+` AS `+t.d.Blob+`) FROM accounts WHERE `+accountWhere+`), ?)`,
 				append(append([]any{r.User, r.Key, r.RequestHash, r.Status}, keyArgs(r.BodyBalanceOf)...), ms(r.CreatedAt))...)
 		}
 		r.Body = []byte(coffer.Amount(b).String())
 	}
-	return t.execLater(ctx, t.idempotencyReuse, `INSERT INTO idempotency (user_id, key, request_hash, status, body, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)`,
+	return t.execLater(ctx, t.idempotencyReuse, insertIdempotent+`(?, ?, ?, ?, ?, ?)`,
 		r.User, r.Key, r.RequestHash, r.Status, r.Body, ms(r.CreatedAt))
 }
+
+// insertIdempotent begins PutIdempotent's statements, up to their values.
+const insertIdempotent = `INSERT INTO idempotency (user_id, key, request_hash, status, body, created_at_ms) VALUES `
 
 // amountText is the SQL that writes column, an amount of fen that is not
 // negative, as coffer.Amount.String does: whole yuan, a point, two digits
