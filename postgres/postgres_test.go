@@ -134,16 +134,8 @@ func TestMigratesVersionTwoDatabase(t *testing.T) {
 	if got, want := migrationsApplied(t, s.DB()), allVersions(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("migrations recorded: %v, want %v", got, want)
 	}
+	storetest.AssertMigratedSpendHeldToLimit(t, s)
 	const limit = coffer.Amount(200_00)
-	spend := func(amount coffer.Amount) error {
-		return s.Update(ctx, func(tx coffer.Tx) error { return tx.AddDailySpend(ctx, 1, "2026-11-23", amount, limit) })
-	}
-	if err := spend(50_00); err != nil {
-		t.Errorf("up to the limit over the old row: %v", err)
-	}
-	if err := spend(1); !coffer.IsCode(err, coffer.ErrLimitDaily) {
-		t.Errorf("past the limit over the old row: %v, want %s", err, coffer.ErrLimitDaily)
-	}
 	// The previous build's statement: refused by changing no row, never
 	// by the CHECK, while its limit is the one in the row.
 	previous := func(amount int64) (spent int64, err error) {

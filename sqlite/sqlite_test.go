@@ -667,16 +667,7 @@ func TestMigratesVersionOneDatabase(t *testing.T) {
 	}
 	// The day's spend from before: the limit, now kept in the row, is
 	// checked there.
-	const limit = coffer.Amount(200_00)
-	spend := func(amount coffer.Amount) error {
-		return s.Update(bg, func(tx coffer.Tx) error { return tx.AddDailySpend(bg, 1, "2026-11-23", amount, limit) })
-	}
-	if err := spend(50_00); err != nil {
-		t.Errorf("up to the limit over the old row: %v", err)
-	}
-	if err := spend(1); !coffer.IsCode(err, coffer.ErrLimitDaily) {
-		t.Errorf("past the limit over the old row: %v, want %s", err, coffer.ErrLimitDaily)
-	}
+	storetest.AssertMigratedSpendHeldToLimit(t, s)
 }
 
 // TestOpenSameFreshFileTwiceAtOnce migrates one new file from two stores

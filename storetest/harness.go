@@ -73,6 +73,24 @@ func NewBank(t testing.TB, store coffer.Store) (*coffer.Bank, *Clock) {
 	return coffer.NewBank(store, password.NewHasher(TestParams), keyer, cfg, clock.Now), clock
 }
 
+// AssertMigratedSpendHeldToLimit checks a store migrated from a database
+// in which user 1 had spent 150.00 on 2026-11-23, before each day's row
+// kept its limit: 50.00 more reaches a limit of 200.00, one fen more is
+// refused with ErrLimitDaily.
+func AssertMigratedSpendHeldToLimit(t testing.TB, store coffer.Store) {
+	t.Helper()
+	ctx := context.Background()
+	spend := func(amount coffer.Amount) error {
+		return store.Update(ctx, func(tx coffer.Tx) error { return tx.AddDailySpend(ctx, 1, "2026-11-23", amount, 200_00) })
+	}
+	if err := spend(50_00); err != nil {
+		t.Errorf("up to the limit over the old row: %v", err)
+	}
+	if err := spend(1); !coffer.IsCode(err, coffer.ErrLimitDaily) {
+		t.Errorf("past the limit over the old row: %v, want %s", err, coffer.ErrLimitDaily)
+	}
+}
+
 // AssertLedger fails the test unless every ledger invariant holds.
 func AssertLedger(t testing.TB, store coffer.Store) {
 	t.Helper()
