@@ -364,14 +364,8 @@ func TestPostLaterTwiceInOneTransaction(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.View(ctx, func(tx coffer.ReadTx) error {
-		rec, _, err := tx.Idempotent(ctx, a.ID, "k")
-		if string(rec.Body) != "75.00" {
-			t.Errorf("stored answer %q, want 75.00", rec.Body)
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
+	if body := storetest.StoredBody(t, s, a.ID, "k"); body != "75.00" {
+		t.Errorf("stored answer %q, want 75.00", body)
 	}
 	if first.Balances[cardA] != 100_00 || second.Balances[cardA] != 60_00 || third.Balances[cardA] != 75_00 || third.Balances[cardB] != 25_00 {
 		t.Errorf("balances reported %v, %v, %v", first.Balances, second.Balances, third.Balances)

@@ -272,14 +272,8 @@ func TestGroupCommitForgetsARolledBackJobsBalances(t *testing.T) {
 	if err := <-recorded; err != nil {
 		t.Fatalf("the recording job: %v", err)
 	}
-	if err := s.View(bg, func(tx coffer.ReadTx) error {
-		rec, _, err := tx.Idempotent(bg, u.ID, "k")
-		if string(rec.Body) != "0.00" {
-			t.Errorf("stored answer %q after the deposit was rolled back, want 0.00", rec.Body)
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
+	if body := storetest.StoredBody(t, s, u.ID, "k"); body != "0.00" {
+		t.Errorf("stored answer %q after the deposit was rolled back, want 0.00", body)
 	}
 }
 

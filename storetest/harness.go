@@ -91,6 +91,22 @@ func AssertMigratedSpendHeldToLimit(t testing.TB, store coffer.Store) {
 	}
 }
 
+// StoredBody returns the body of the answer stored under user's key,
+// failing the test if it cannot be read or is not there.
+func StoredBody(t testing.TB, store coffer.Store, user coffer.UserID, key string) string {
+	t.Helper()
+	var rec coffer.IdempotentRecord
+	var found bool
+	if err := store.View(context.Background(), func(tx coffer.ReadTx) error {
+		var err error
+		rec, found, err = tx.Idempotent(context.Background(), user, key)
+		return err
+	}); err != nil || !found {
+		t.Fatalf("stored answer of user %d under %q: found %v, %v", user, key, found, err)
+	}
+	return string(rec.Body)
+}
+
 // AssertLedger fails the test unless every ledger invariant holds.
 func AssertLedger(t testing.TB, store coffer.Store) {
 	t.Helper()
