@@ -20,7 +20,36 @@ var migrations = []string{
 	2: sqlstore.DropAccountIndex,
 	3: sqlstore.LimitCheck.PostgreSQL,
 	4: sqlstore.RefuseIf,
+	5: appendOnlyLedger,
 }
+
+// appendOnlyLedger is the fifth migration: the ledger's foreign keys give
+// way to a refusal to delete.
+//
+// The foreign keys of entries (to their account and their transaction)
+// and of idempotency records (to their user) were checked on every
+// payment: three lookups that each lock the row they find, about a tenth
+// of a transfer's throughput (BENCHMARKS.md, eighth round). None could
+// fail: an entry takes its account's id from the statement that changes
+// the account, and its transaction's id from the same transaction. What
+// they did prevent, deleting an account or a transaction that entries
+// name, the ledger now refuses outright, since its rows are never deleted
+// (a mistake is corrected by a new transaction): DELETE and TRUNCATE of
+// accounts, transactions and entries fail, whatever they would match,
+// until an operator disables the trigger on purpose. `coffer check`
+// reports an entry whose account or transaction is missing. A server of
+// the previous build deletes none of them, and runs unchanged.
+const appendOnlyLedger = `ALTER TABLE entries DROP CONSTRAINT IF EXISTS entries_account_id_fkey, DROP CONSTRAINT IF EXISTS entries_tx_id_fkey;
+ALTER TABLE idempotency DROP CONSTRAINT IF EXISTS idempotency_user_id_fkey;
+CREATE OR REPLACE FUNCTION coffer_refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE EXCEPTION 'rows of % are never deleted: a mistake is corrected by a new transaction', TG_TABLE_NAME
+		USING ERRCODE = 'restrict_violation';
+END
+$$;
+CREATE TRIGGER accounts_append_only BEFORE DELETE OR TRUNCATE ON accounts FOR EACH STATEMENT EXECUTE FUNCTION coffer_refuse_delete();
+CREATE TRIGGER transactions_append_only BEFORE DELETE OR TRUNCATE ON transactions FOR EACH STATEMENT EXECUTE FUNCTION coffer_refuse_delete();
+CREATE TRIGGER entries_append_only BEFORE DELETE OR TRUNCATE ON entries FOR EACH STATEMENT EXECUTE FUNCTION coffer_refuse_delete();`
 
 // migrationLockTimeout bounds how long a migration waits for a table's
 // lock (after schema_migrations' own, which a concurrent start holds

@@ -135,6 +135,10 @@ func TestMigratesVersionTwoDatabase(t *testing.T) {
 		t.Errorf("migrations recorded: %v, want %v", got, want)
 	}
 	storetest.AssertMigratedSpendHeldToLimit(t, s)
+	var foreignKeys int
+	if err := s.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_constraint WHERE contype = 'f' AND conrelid IN ('entries'::regclass, 'idempotency'::regclass)`).Scan(&foreignKeys); err != nil || foreignKeys != 0 {
+		t.Errorf("foreign keys of entries and idempotency after migration 5: %d, %v; want none", foreignKeys, err)
+	}
 	const limit = coffer.Amount(200_00)
 	// The previous build's statement: refused by changing no row, never
 	// by the CHECK, while its limit is the one in the row.
@@ -312,7 +316,15 @@ func TestPostLaterRefusesACardNotThere(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// The ledger refuses deletes (migration 5): the card is taken away as
+	// only an operator who lifted that guard on purpose could.
+	if _, err := s.DB().ExecContext(ctx, `ALTER TABLE accounts DISABLE TRIGGER accounts_append_only`); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.DB().ExecContext(ctx, `DELETE FROM accounts WHERE user_id = $1`, payee.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB().ExecContext(ctx, `ALTER TABLE accounts ENABLE TRIGGER accounts_append_only`); err != nil {
 		t.Fatal(err)
 	}
 	before := storetest.CountRows(t, s)
@@ -331,6 +343,67 @@ func TestPostLaterRefusesACardNotThere(t *testing.T) {
 	}
 	if bal := balance(t, s, coffer.CardAccount(payer.ID)); bal != 100_00 {
 		t.Errorf("payer at %d after a refused transfer, want 10000", bal)
+	}
+}
+
+// TestLedgerRowsAreNeverDeleted: in place of the foreign keys that
+// migration 5 dropped, the ledger's tables refuse DELETE and TRUNCATE,
+// even of rows that no entry names, and keep every row.
+func TestLedgerRowsAreNeverDeleted(t *testing.T) {
+	s, a, _ := withTwoUsers(t)
+	deposit(t, s, a, 5_00)
+	before := storetest.CountRows(t, s)
+	for _, table := range []string{"accounts", "transactions", "entries"} {
+		for _, q := range []string{"DELETE FROM " + table, "DELETE FROM " + table + " WHERE id < 0", "TRUNCATE " + table} {
+			_, err := s.DB().ExecContext(ctx, q)
+			if pe := (*pgconn.PgError)(nil); !errors.As(err, &pe) || pe.Code != "23001" || !strings.Contains(pe.Message, "never deleted") {
+				t.Errorf("%s: %v, want restrict_violation (23001)", q, err)
+			}
+		}
+	}
+	if got := storetest.CountRows(t, s); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Errorf("rows after the refused deletes: %v, before %v", got, before)
+	}
+	storetest.AssertLedger(t, s)
+}
+
+// TestCheckFindsEntriesNamingNothing: no foreign key holds an entry to its
+// account and its transaction since migration 5, so the ledger's check
+// looks for entries that name either one missing.
+func TestCheckFindsEntriesNamingNothing(t *testing.T) {
+	s, a, _ := withTwoUsers(t)
+	deposit(t, s, a, 5_00)
+	for _, q := range []string{
+		`INSERT INTO entries (tx_id, account_id, user_id, account_kind, amount, balance_after, group_balance_after, method, details, created_at_ms)
+			SELECT tx_id, -1, user_id, account_kind, 0, balance_after, group_balance_after, method, details, created_at_ms FROM entries WHERE user_id = 0`,
+		`INSERT INTO entries (tx_id, account_id, user_id, account_kind, amount, balance_after, group_balance_after, method, details, created_at_ms)
+			SELECT -2, account_id, user_id, account_kind, 0, balance_after, group_balance_after, method, details, created_at_ms FROM entries WHERE user_id = 0 AND account_id <> -1`,
+	} {
+		if _, err := s.DB().ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.View(ctx, func(tx coffer.ReadTx) error {
+		r, err := tx.CheckLedger(ctx)
+		problems := strings.Join(r.Problems, "\n")
+		if err == nil && (!strings.Contains(problems, "names account -1, which is not there") || !strings.Contains(problems, "names transaction -2, which is not there")) {
+			t.Errorf("ledger check of entries naming no account and no transaction: %q", r.Problems)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deposit credits u's card with amountFen from the cash account.
+func deposit(t *testing.T, s coffer.Store, u *coffer.User, amountFen int64) {
+	t.Helper()
+	cash := coffer.SystemAccount(coffer.KindCash, coffer.AssetCNY)
+	if err := s.Update(ctx, func(tx coffer.Tx) error {
+		_, err := tx.Post(ctx, &coffer.Transaction{Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{From: cash, To: coffer.CardAccount(u.ID), Amount: amountFen}}})
+		return err
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
 

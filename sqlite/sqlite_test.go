@@ -768,6 +768,8 @@ func TestCheckLedgerDetectsCorruption(t *testing.T) {
 		{"negative user account", `UPDATE accounts SET balance = -5 WHERE kind = 'card'`, "is negative"},
 		{"unbalanced transaction", `UPDATE entries SET amount = amount + 1 WHERE id = (SELECT MIN(id) FROM entries)`, "does not balance"},
 		{"last balance_after wrong", `UPDATE entries SET balance_after = balance_after + 1 WHERE id = (SELECT MAX(id) FROM entries)`, "balance_after"},
+		{"entry naming no account", `UPDATE entries SET account_id = 999999 WHERE id = (SELECT MIN(id) FROM entries)`, "names account 999999, which is not there"},
+		{"entry naming no transaction", `UPDATE entries SET tx_id = 999999 WHERE id = (SELECT MIN(id) FROM entries)`, "names transaction 999999, which is not there"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "coffer.db")

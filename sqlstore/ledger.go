@@ -451,6 +451,9 @@ func (t *Tx) CheckLedger(ctx context.Context) (coffer.LedgerReport, error) {
 		{"transaction %v does not balance: %v", `SELECT e.tx_id, a.asset || ' ' || CAST(SUM(e.amount) AS TEXT) FROM entries e JOIN accounts a ON a.id = e.account_id
 			GROUP BY e.tx_id, a.asset HAVING SUM(e.amount) <> 0`},
 		{"transaction %v (%v) has no entries", `SELECT t.id, t.kind FROM transactions t WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.tx_id = t.id)`},
+		// No foreign key holds these on PostgreSQL (its migration 5).
+		{"entry %v names %v, which is not there", `SELECT e.id, CASE WHEN a.id IS NULL THEN 'account ' || CAST(e.account_id AS TEXT) ELSE 'transaction ' || CAST(e.tx_id AS TEXT) END
+			FROM entries e LEFT JOIN accounts a ON a.id = e.account_id LEFT JOIN transactions t ON t.id = e.tx_id WHERE a.id IS NULL OR t.id IS NULL`},
 		{"account %v last balance_after differs from its balance by %v", `SELECT a.id, a.balance - e.balance_after FROM accounts a
 			JOIN (SELECT account_id, MAX(id) AS last_id FROM entries GROUP BY account_id) l ON l.account_id = a.id
 			JOIN entries e ON e.id = l.last_id WHERE e.balance_after <> a.balance`},
