@@ -28,8 +28,8 @@ var migrations = []string{
 //
 // The foreign keys of entries (to their account and their transaction)
 // and of idempotency records (to their user) were checked on every
-// payment: three lookups that each lock the row they find, about a tenth
-// of a transfer's throughput (BENCHMARKS.md, eighth round). None could
+// payment: three lookups that each lock the row they find, 4-10% of the
+// transfers PostgreSQL could do (BENCHMARKS.md, eighth round). None could
 // fail: an entry takes its account's id from the statement that changes
 // the account, and its transaction's id from the same transaction. What
 // they did prevent, deleting an account or a transaction that entries

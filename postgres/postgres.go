@@ -37,13 +37,13 @@ import (
 // Options tune the store. The zero value is a sensible default.
 type Options struct {
 	// MaxConns bounds the connections the store opens to PostgreSQL;
-	// 0 means 8 x GOMAXPROCS, at most defaultMaxConnsCap. A payment's write holds its connection
-	// while its one pipeline runs and commits, the commit's flush to disk
-	// included, so that the cores stay busy only with enough connections
-	// to cover those waits; past that, more only add contention on hot
-	// rows and memory on the server. Several servers sharing one
-	// PostgreSQL must together stay under its max_connections (see
-	// docs/production.md).
+	// 0 means 8 x GOMAXPROCS, at most 64. A payment's write holds its
+	// connection while its one pipeline runs and commits, the commit's
+	// flush to disk included, so that the cores stay busy only with
+	// enough connections to cover those waits; past that, more only add
+	// contention on hot rows and memory on the server. Several servers
+	// sharing one PostgreSQL must together stay under its
+	// max_connections (see docs/production.md).
 	MaxConns int
 	// MaxIdleConns is how many connections stay open while unused;
 	// 0 means MaxConns, so that a burst does not pay for new connections.
