@@ -34,3 +34,11 @@ func SetMigrationLockTimeout(t interface{ Cleanup(func()) }, timeout string) {
 	migrationLockTimeout = timeout
 	t.Cleanup(func() { migrationLockTimeout = old })
 }
+
+// SetSchemaVersion makes Open migrate no further than version, as a build
+// of that version would, until restore is called.
+func SetSchemaVersion(version int) (restore func()) {
+	old := migrations
+	migrations = migrations[:version+1]
+	return func() { migrations = old }
+}

@@ -13,8 +13,9 @@ import (
 // recorded in schema_migrations. Append only: a server of an older build
 // runs on a schema newer than it knows, so that servers can be upgraded
 // one at a time behind a load balancer, which is why every migration must
-// keep the previous build working (add, never rename or drop in the same
-// release).
+// keep the previous build working: add; never rename or drop, in the same
+// release, a column or table the previous build uses. Dropping an index or
+// a constraint it does not rely on (migrations 2 and 5) keeps it working.
 var migrations = []string{
 	1: sqlstore.SchemaFor("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BYTEA"),
 	2: sqlstore.DropAccountIndex,
@@ -28,8 +29,9 @@ var migrations = []string{
 //
 // The foreign keys of entries (to their account and their transaction)
 // and of idempotency records (to their user) were checked on every
-// payment: three lookups that each lock the row they find, 4-10% of the
-// transfers PostgreSQL could do (BENCHMARKS.md, eighth round). None could
+// payment, five lookups for a transfer that each lock the row they find:
+// 4-10% of the transfers PostgreSQL could do (BENCHMARKS.md, eighth
+// round). None could
 // fail: an entry takes its account's id from the statement that changes
 // the account, and its transaction's id from the same transaction. What
 // they did prevent, deleting an account or a transaction that entries
@@ -39,7 +41,14 @@ var migrations = []string{
 // until an operator disables the trigger on purpose. `coffer check`
 // reports an entry whose account or transaction is missing. A server of
 // the previous build deletes none of them, and runs unchanged.
-const appendOnlyLedger = `ALTER TABLE entries DROP CONSTRAINT IF EXISTS entries_account_id_fkey, DROP CONSTRAINT IF EXISTS entries_tx_id_fkey;
+//
+// Dropping a foreign key locks both of its tables exclusively, five
+// tables in all, while the previous build's payments lock them in their
+// own order (the payer's row in users first): the migration takes all five
+// first, in one statement and in the payments' order, so that it waits
+// for the payments in flight instead of deadlocking with one of them.
+const appendOnlyLedger = `LOCK TABLE users, transactions, accounts, entries, idempotency IN ACCESS EXCLUSIVE MODE;
+ALTER TABLE entries DROP CONSTRAINT IF EXISTS entries_account_id_fkey, DROP CONSTRAINT IF EXISTS entries_tx_id_fkey;
 ALTER TABLE idempotency DROP CONSTRAINT IF EXISTS idempotency_user_id_fkey;
 CREATE OR REPLACE FUNCTION coffer_refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -68,6 +77,10 @@ const createTableTries = 5
 // work done. A plain table lock rather than an advisory lock, because
 // distributed engines (Citus, YugabyteDB) support the one and not the
 // other.
+//
+// A migration that PostgreSQL aborts as a deadlock's victim (a transaction
+// locking the same tables in another order) runs again, up to
+// migrationTries times in all.
 func migrate(ctx context.Context, db *sql.DB) error {
 	if done, err := upToDate(ctx, db); err == nil && done {
 		// The common start: nothing to do and no lock taken, which also
@@ -77,6 +90,24 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err := createMigrationsTable(ctx, db); err != nil {
 		return err
 	}
+	for try := 1; ; try++ {
+		err := migrateLocked(ctx, db)
+		if sqlState(err) != "40P01" || try >= migrationTries {
+			return err
+		}
+		if err := sleep(ctx, backoff(try)); err != nil {
+			return err
+		}
+	}
+}
+
+// migrationTries bounds how often a start runs the migrations again after
+// losing a deadlock.
+const migrationTries = 5
+
+// migrateLocked applies the migrations not yet applied, in one transaction
+// holding schema_migrations exclusively.
+func migrateLocked(ctx context.Context, db *sql.DB) error {
 	tx, err := db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	if err != nil {
 		return fmt.Errorf("begin migration: %w", err)

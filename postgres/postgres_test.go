@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -182,6 +183,74 @@ func versionTwoDatabase(t *testing.T) (string, *sql.DB) {
 		}
 	}
 	return dsn, old
+}
+
+// TestMigrationBesidePayments: migration 5 locks five tables, which the
+// previous build's payments lock in an order of their own (the payer's row
+// first). A server starting while such payments run migrates, waiting for
+// them instead of deadlocking with one, and every payment goes through.
+func TestMigrationBesidePayments(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	restore := postgres.SetSchemaVersion(4)
+	previous := open(t, dsn, postgres.Options{})
+	restore()
+	users := make([]*coffer.User, 8)
+	for i := range users {
+		users[i] = newUser(i)
+		createUser(t, previous, users[i])
+		deposit(t, previous, users[i], 1000_00)
+	}
+	pay := func(payer, payee *coffer.User, key string) error {
+		return previous.Update(ctx, func(tx coffer.Tx) error {
+			now := time.Now()
+			if err := tx.LockPayable(ctx, payer.ID, now); err != nil {
+				return err
+			}
+			if _, err := tx.PostLater(ctx, &coffer.Transaction{User: payer.ID, Kind: coffer.ModeTransfer, CreatedAt: now, Legs: []coffer.Leg{{
+				From: coffer.CardAccount(payer.ID), To: coffer.CardAccount(payee.ID), Amount: 1}}}); err != nil {
+				return err
+			}
+			return tx.PutIdempotent(ctx, coffer.IdempotentRecord{User: payer.ID, Key: key, RequestHash: []byte{1}, Status: 200, BodyBalanceOf: coffer.CardAccount(payer.ID), CreatedAt: now})
+		})
+	}
+	stop := make(chan struct{})
+	var paid atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for w := range 16 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := pay(users[(w+i)%len(users)], users[(w+i+1)%len(users)], fmt.Sprint(w, "-", i)); err != nil {
+					errs <- err
+					return
+				}
+				paid.Add(1)
+			}
+		})
+	}
+	for paid.Load() < 100 { // payments in flight
+		time.Sleep(time.Millisecond)
+	}
+	s, err := postgres.Open(ctx, dsn, postgres.Options{})
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("a payment beside the migration: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("a start beside payments: %v", err)
+	}
+	defer s.Close()
+	if got, want := migrationsApplied(t, s.DB()), allVersions(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("migrations recorded: %v, want %v", got, want)
+	}
+	storetest.AssertLedger(t, s)
 }
 
 // TestMigrationGivesUpOnABusyTable: a migration that must alter a table
@@ -778,6 +847,21 @@ func TestPoolSizeFromDSN(t *testing.T) {
 	}
 	if _, err := postgres.Open(ctx, dsn+"&pool_max_conns=lots", postgres.Options{}); err == nil || !strings.Contains(err.Error(), "pool_max_conns") {
 		t.Errorf("bad pool_max_conns: %v", err)
+	}
+}
+
+// TestDefaultPoolSize: 8 connections a core the process may use, at
+// most 64.
+func TestDefaultPoolSize(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, c := range []struct{ procs, want int }{{2, 16}, {8, 64}, {32, 64}} {
+		runtime.GOMAXPROCS(c.procs)
+		s := open(t, dsn, postgres.Options{})
+		if got := s.DB().Stats().MaxOpenConnections; got != c.want {
+			t.Errorf("GOMAXPROCS %d: max open connections %d, want %d", c.procs, got, c.want)
+		}
+		s.Close()
 	}
 }
 
