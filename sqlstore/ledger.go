@@ -159,10 +159,11 @@ func (t *Tx) PostLater(ctx context.Context, tr *coffer.Transaction) (*coffer.Pos
 			}
 			return fmt.Errorf("change balance of %s: %w", key, t.refused(err))
 		}
-		query, args := changeBalance, append(append([]any{c.Delta}, keyArgs(key)...), keyArgs(key)...)
-		args = append(args, c.Delta)
+		query, args := changeBalance, append([]any{c.Delta}, keyArgs(key)...)
 		if key == coffer.CardAccount(key.User) && key.IsUser() {
-			query, args = changeCard(t.d.RefuseIf), append([]any{c.Delta}, keyArgs(key)...)
+			query = changeCard(t.d.RefuseIf)
+		} else {
+			args = append(append(args, keyArgs(key)...), c.Delta)
 		}
 		args = append(args, key.User, key.Kind, e.Amount, e.Method, e.Details, ms(tr.CreatedAt)) // insertEntry's
 		d.QueryRowLater(onError, []any{&id, &balance}, func() { posted.Balances[key] = balance }, t.d.Rebind(query), args...)
