@@ -198,7 +198,7 @@ func TestMigrationBesidePayments(t *testing.T) {
 	for i := range users {
 		users[i] = newUser(i)
 		createUser(t, previous, users[i])
-		deposit(t, previous, users[i], 1000_00)
+		storetest.Deposit(t, previous, users[i].ID, 1000_00)
 	}
 	pay := func(payer, payee *coffer.User, key string) error {
 		return previous.Update(ctx, func(tx coffer.Tx) error {
@@ -378,13 +378,7 @@ func withTwoUsers(t *testing.T) (*postgres.Store, *coffer.User, *coffer.User) {
 // a statement without its row while COMMIT, sent with it, commits the rest.
 func TestPostLaterRefusesACardNotThere(t *testing.T) {
 	s, payer, payee := withTwoUsers(t)
-	cash := coffer.SystemAccount(coffer.KindCash, coffer.AssetCNY)
-	if err := s.Update(ctx, func(tx coffer.Tx) error {
-		_, err := tx.Post(ctx, &coffer.Transaction{Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{From: cash, To: coffer.CardAccount(payer.ID), Amount: 100_00}}})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	storetest.Deposit(t, s, payer.ID, 100_00)
 	// The ledger refuses deletes (migration 5): the card is taken away as
 	// only an operator who lifted that guard on purpose could.
 	if _, err := s.DB().ExecContext(ctx, `ALTER TABLE accounts DISABLE TRIGGER accounts_append_only`); err != nil {
@@ -420,7 +414,7 @@ func TestPostLaterRefusesACardNotThere(t *testing.T) {
 // even of rows that no entry names, and keep every row.
 func TestLedgerRowsAreNeverDeleted(t *testing.T) {
 	s, a, _ := withTwoUsers(t)
-	deposit(t, s, a, 5_00)
+	storetest.Deposit(t, s, a.ID, 5_00)
 	before := storetest.CountRows(t, s)
 	for _, table := range []string{"accounts", "transactions", "entries"} {
 		for _, q := range []string{"DELETE FROM " + table, "DELETE FROM " + table + " WHERE id < 0", "TRUNCATE " + table} {
@@ -441,7 +435,7 @@ func TestLedgerRowsAreNeverDeleted(t *testing.T) {
 // looks for entries that name either one missing.
 func TestCheckFindsEntriesNamingNothing(t *testing.T) {
 	s, a, _ := withTwoUsers(t)
-	deposit(t, s, a, 5_00)
+	storetest.Deposit(t, s, a.ID, 5_00)
 	for _, q := range []string{
 		`INSERT INTO entries (tx_id, account_id, user_id, account_kind, amount, balance_after, group_balance_after, method, details, created_at_ms)
 			SELECT tx_id, -1, user_id, account_kind, 0, balance_after, group_balance_after, method, details, created_at_ms FROM entries WHERE user_id = 0`,
@@ -458,18 +452,6 @@ func TestCheckFindsEntriesNamingNothing(t *testing.T) {
 		if err == nil && (!strings.Contains(problems, "names account -1, which is not there") || !strings.Contains(problems, "names transaction -2, which is not there")) {
 			t.Errorf("ledger check of entries naming no account and no transaction: %q", r.Problems)
 		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// deposit credits u's card with amountFen from the cash account.
-func deposit(t *testing.T, s coffer.Store, u *coffer.User, amountFen int64) {
-	t.Helper()
-	cash := coffer.SystemAccount(coffer.KindCash, coffer.AssetCNY)
-	if err := s.Update(ctx, func(tx coffer.Tx) error {
-		_, err := tx.Post(ctx, &coffer.Transaction{Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{From: cash, To: coffer.CardAccount(u.ID), Amount: amountFen}}})
 		return err
 	}); err != nil {
 		t.Fatal(err)

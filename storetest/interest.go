@@ -60,7 +60,7 @@ func testFirstEntryAt(t *testing.T, s coffer.Store) {
 		t.Errorf("fresh store: first wealth entry at %v", at)
 	}
 	u := createUsers(t, s, 1, 1)[0]
-	deposit(t, s, u.ID, 100_00)
+	Deposit(t, s, u.ID, 100_00)
 	if at, ok := first(); ok {
 		t.Errorf("a card deposit counts as a wealth entry at %v", at)
 	}
@@ -79,8 +79,8 @@ func testFirstEntryAt(t *testing.T, s coffer.Store) {
 func testWealthHoldingsAndCarry(t *testing.T, s coffer.Store) {
 	users := createUsers(t, s, 1, 2)
 	a, b := users[0].ID, users[1].ID
-	deposit(t, s, a, 10_000_00)
-	deposit(t, s, b, 10_000_00)
+	Deposit(t, s, a, 10_000_00)
+	Deposit(t, s, b, 10_000_00)
 	var lot coffer.AccountKey
 	update(t, s, func(tx coffer.Tx) error {
 		var err error
@@ -137,7 +137,7 @@ func testBalanceBefore(t *testing.T, s coffer.Store) {
 	u := createUsers(t, s, 1, 1)[0]
 	card, demand := coffer.CardAccount(u.ID), wealthAccount(u.ID, "demand", 0)
 	t1, t2, t3 := Start.Add(time.Hour), Start.Add(2*time.Hour), Start.Add(3*time.Hour)
-	deposit(t, s, u.ID, 1000_00)
+	Deposit(t, s, u.ID, 1000_00)
 	post(t, s, t1, coffer.Leg{From: card, To: demand, Amount: 100_00})
 	post(t, s, t2, coffer.Leg{From: card, To: demand, Amount: 50_00})
 	post(t, s, t3, coffer.Leg{From: demand, To: card, Amount: 30_00})

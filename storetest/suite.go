@@ -227,8 +227,9 @@ func postBy(t testing.TB, s coffer.Store, by poster, at time.Time, legs ...coffe
 	return *p
 }
 
-// deposit credits user's card from the cash account.
-func deposit(t testing.TB, s coffer.Store, user coffer.UserID, amount int64) coffer.Posted {
+// Deposit credits user's card from the cash account, for the stores' own
+// tests too.
+func Deposit(t testing.TB, s coffer.Store, user coffer.UserID, amount int64) coffer.Posted {
 	t.Helper()
 	return post(t, s, Start, coffer.Leg{From: cash, To: coffer.CardAccount(user), Amount: amount, FromMethod: coffer.MethodDeposit, ToMethod: coffer.MethodDeposit, FromDetails: "cash in", ToDetails: "cash in"})
 }
@@ -685,7 +686,7 @@ func testIdempotencyBodyBalance(t *testing.T, s coffer.Store) {
 	var total int64
 	for i, add := range []int64{0, 5, 5, 89, 1, 1, 999_899, 123_456_789, 99_876_543_211, 1, 99} {
 		if add > 0 {
-			deposit(t, s, users[0].ID, add)
+			Deposit(t, s, users[0].ID, add)
 		}
 		total += add
 		rec := coffer.IdempotentRecord{User: users[0].ID, Key: fmt.Sprintf("balance-%d", i), RequestHash: []byte{1}, Status: 200, BodyBalanceOf: card, CreatedAt: Start}
@@ -717,7 +718,7 @@ func testIdempotencyBodyBalance(t *testing.T, s coffer.Store) {
 func testPostLaterWithItsAnswer(t *testing.T, s coffer.Store) {
 	users := createUsers(t, s, 1, 2)
 	a, b := coffer.CardAccount(users[0].ID), coffer.CardAccount(users[1].ID)
-	deposit(t, s, users[0].ID, 100_00)
+	Deposit(t, s, users[0].ID, 100_00)
 	before := CountRows(t, s)
 	var p *coffer.Posted
 	update(t, s, func(tx coffer.Tx) error {
@@ -895,7 +896,7 @@ func sameBills(t testing.TB, what string, got, want []coffer.Bill) {
 func testPostShortfall(t *testing.T, s coffer.Store, by poster) {
 	users := createUsers(t, s, 1, 3)
 	a, b := users[0].ID, users[1].ID
-	deposit(t, s, a, 50_00)
+	Deposit(t, s, a, 50_00)
 	post(t, s, Start, coffer.Leg{From: coffer.CardAccount(a), To: wealthAccount(a, "demand", 0), Amount: 10_00})
 	keys := []coffer.AccountKey{coffer.CardAccount(a), coffer.CardAccount(b), cash, carrier, wealthAccount(a, "demand", 0), goldAccount(a), goldDesk}
 	snapshot := func() map[coffer.AccountKey]int64 {
@@ -954,7 +955,7 @@ func testPostShortfall(t *testing.T, s coffer.Store, by poster) {
 func testPostInvalid(t *testing.T, s coffer.Store) {
 	users := createUsers(t, s, 1, 2)
 	a, b := coffer.CardAccount(users[0].ID), coffer.CardAccount(users[1].ID)
-	deposit(t, s, users[0].ID, 100_00)
+	Deposit(t, s, users[0].ID, 100_00)
 	many := make([]coffer.Leg, coffer.MaxLegs+1)
 	for i := range many {
 		many[i] = coffer.Leg{From: cash, To: a, Amount: 1}
@@ -990,7 +991,7 @@ func testPostInvalid(t *testing.T, s coffer.Store) {
 
 func testUpdateRollback(t *testing.T, s coffer.Store) {
 	users := createUsers(t, s, 1, 2)
-	deposit(t, s, users[0].ID, 100_00)
+	Deposit(t, s, users[0].ID, 100_00)
 	before := CountRows(t, s)
 	boom := errors.New("boom after writing")
 	err := s.Update(bg, func(tx coffer.Tx) error {
@@ -1044,7 +1045,7 @@ func testUpdateRollback(t *testing.T, s coffer.Store) {
 		return nil
 	})
 	// The store still works after a rollback.
-	deposit(t, s, users[1].ID, 1_00)
+	Deposit(t, s, users[1].ID, 1_00)
 	if got := balance(t, s, coffer.CardAccount(users[1].ID)); got != 1_00 {
 		t.Errorf("deposit after a rollback: %d", got)
 	}
@@ -1091,7 +1092,7 @@ func testCreateLot(t *testing.T, s coffer.Store) {
 	}
 	// A purchase into a lot, and a demand holding of the same product
 	// family, keep their numbers apart.
-	deposit(t, s, a, 5000_00)
+	Deposit(t, s, a, 5000_00)
 	post(t, s, Start, coffer.Leg{From: coffer.CardAccount(a), To: want[0], Amount: 1000_00})
 	post(t, s, Start, coffer.Leg{From: coffer.CardAccount(a), To: wealthAccount(a, "demand", 0), Amount: 10_00})
 	if k := lot(a, "fixed90", "2027-03-02"); k != wealthAccount(a, "fixed90", 5) {
@@ -1148,7 +1149,7 @@ func testAddDailySpend(t *testing.T, s coffer.Store) {
 	// spend held back to go with the next statement "failed" by changing
 	// no row, which PostgreSQL did not see as a failure; carried by
 	// COMMIT, it left the posting committed.)
-	deposit(t, s, a, 500_00)
+	Deposit(t, s, a, 500_00)
 	transfer := &coffer.Transaction{Kind: "test", CreatedAt: Start, Legs: []coffer.Leg{
 		{From: coffer.CardAccount(a), To: coffer.CardAccount(b), Amount: 1, FromMethod: coffer.MethodTransferOut, ToMethod: coffer.MethodTransferIn},
 	}}
@@ -1184,7 +1185,7 @@ func testAddDailySpend(t *testing.T, s coffer.Store) {
 func testLockPayable(t *testing.T, s coffer.Store) {
 	users := createUsers(t, s, 1, 2)
 	a, b := users[0].ID, users[1].ID
-	deposit(t, s, a, 100_00)
+	Deposit(t, s, a, 100_00)
 	lockedUntil := Start.Add(15 * time.Minute)
 	update(t, s, func(tx coffer.Tx) error { return tx.SetPayFailures(bg, a, 0, lockedUntil) })
 	pay := func(now time.Time) error {
@@ -1270,7 +1271,7 @@ func testLockPayableHoldsTheRow(t *testing.T, s coffer.Store) {
 func testLockPayableMeetsALockSetMeanwhile(t *testing.T, s coffer.Store) {
 	users := createUsers(t, s, 1, 2)
 	a, b := users[0].ID, users[1].ID
-	deposit(t, s, a, 100_00)
+	Deposit(t, s, a, 100_00)
 	before := CountRows(t, s) // the lock adds no row
 	taken := make(chan struct{})
 	locker := make(chan error, 1)
@@ -1436,8 +1437,8 @@ func testBillsPaging(t *testing.T, s coffer.Store) {
 func testWealthBills(t *testing.T, s coffer.Store) {
 	users := createUsers(t, s, 1, 2)
 	a, b := users[0].ID, users[1].ID
-	deposit(t, s, a, 100_000_00)
-	deposit(t, s, b, 100_000_00)
+	Deposit(t, s, a, 100_000_00)
+	Deposit(t, s, b, 100_000_00)
 	var lot90, lot365, lotB coffer.AccountKey
 	update(t, s, func(tx coffer.Tx) error {
 		var err error
@@ -1506,8 +1507,8 @@ func testWealthBills(t *testing.T, s coffer.Store) {
 func testHoldings(t *testing.T, s coffer.Store) {
 	users := createUsers(t, s, 1, 2)
 	a, b := users[0].ID, users[1].ID
-	deposit(t, s, a, 10_000_00)
-	deposit(t, s, b, 1_00)
+	Deposit(t, s, a, 10_000_00)
+	Deposit(t, s, b, 1_00)
 	var lot coffer.AccountKey
 	update(t, s, func(tx coffer.Tx) error {
 		var err error
@@ -1716,7 +1717,7 @@ func testCountRows(t *testing.T, s coffer.Store) {
 		}
 	}
 	users := createUsers(t, s, 1, 3)
-	deposit(t, s, users[0].ID, 5_00)
+	Deposit(t, s, users[0].ID, 5_00)
 	update(t, s, func(tx coffer.Tx) error {
 		return tx.AddDailySpend(bg, users[0].ID, "2026-11-23", 1_00, 10_00)
 	})
