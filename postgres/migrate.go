@@ -31,16 +31,16 @@ var migrations = []string{
 // and of idempotency records (to their user) were checked on every
 // payment, five lookups for a transfer that each lock the row they find:
 // 4-10% of the transfers PostgreSQL could do (BENCHMARKS.md, eighth
-// round). None could
-// fail: an entry takes its account's id from the statement that changes
-// the account, and its transaction's id from the same transaction. What
-// they did prevent, deleting an account or a transaction that entries
-// name, the ledger now refuses outright, since its rows are never deleted
-// (a mistake is corrected by a new transaction): DELETE and TRUNCATE of
-// accounts, transactions and entries fail, whatever they would match,
-// until an operator disables the trigger on purpose. `coffer check`
-// reports an entry whose account or transaction is missing. A server of
-// the previous build deletes none of them, and runs unchanged.
+// round). None could fail: an entry takes its account's id from the
+// statement that changes the account, and its transaction's id from the
+// same transaction. What they did prevent, deleting an account or a
+// transaction that entries name, the ledger now refuses outright, since
+// its rows are never deleted (a mistake is corrected by a new
+// transaction): DELETE and TRUNCATE of accounts, transactions and entries
+// fail, whatever they would match, until an operator disables the trigger
+// on purpose. `coffer check` reports an entry whose account or
+// transaction is missing. A server of the previous build deletes none of
+// them, and runs unchanged.
 //
 // Dropping a foreign key locks both of its tables exclusively, five
 // tables in all, while the previous build's payments lock them in their
