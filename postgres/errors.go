@@ -73,7 +73,7 @@ func connLost(err error) bool {
 // out of memory, too many connections), a read-only transaction forced on
 // us (25006: a standby or a primary demoted during failover), an I/O error.
 func unavailable(err error) bool {
-	if connLost(err) {
+	if connLost(err) || errors.Is(err, errStoreClosed) {
 		return true
 	}
 	state := sqlState(err)

@@ -1,6 +1,11 @@
 package postgres
 
-import "context"
+import (
+	"context"
+
+	"coffer"
+	"coffer/sqlstore"
+)
 
 // TxConn is txConn, for the package's external tests.
 type TxConn = txConn
@@ -42,3 +47,37 @@ func SetSchemaVersion(version int) (restore func()) {
 	migrations = migrations[:version+1]
 	return func() { migrations = old }
 }
+
+// ErrNeedsConn is what a statement that waits for its answer returns in
+// the first run of an Update's function, which has no connection (see
+// batch.go): the function then runs again in a transaction of its own.
+var ErrNeedsConn = errNeedsConn
+
+// InOneBatch runs each function as Update's first try does, on a txConn
+// without a connection, and posts those that held every statement back in
+// one batch, in order, at once; it returns each function's error, or the
+// batch's answer to it.
+func (s *Store) InOneBatch(ctx context.Context, fns ...func(*TxConn) error) []error {
+	errs := make([]error, len(fns))
+	var items []*batchItem
+	var places []int
+	for i, fn := range fns {
+		t := &txConn{begin: beginUpdate}
+		errs[i] = fn(t)
+		if t.neededConn && errs[i] == nil {
+			errs[i] = errNeedsConn
+		}
+		if errs[i] == nil {
+			items = append(items, &batchItem{ctx: ctx, later: t.later, result: make(chan batchResult, 1)})
+			places = append(places, i)
+		}
+	}
+	s.batch.runBatch(items)
+	for k, it := range items {
+		errs[places[k]] = (<-it.result).err
+	}
+	return errs
+}
+
+// Tx is the coffer.Tx that Update hands its function, over t.
+func (s *Store) Tx(t *TxConn) coffer.Tx { return sqlstore.NewTx(t, s.dialect) }

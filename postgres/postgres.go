@@ -56,6 +56,13 @@ type Options struct {
 	// PostgreSQL aborts it with a serialization failure or a deadlock;
 	// 0 means DefaultMaxTries. Past it Update fails with ErrOverloaded.
 	MaxTries int
+	// NoBatching runs every Update in a transaction of its own. By
+	// default an Update that needs no answer before its end (a transfer,
+	// a top-up) joins a batch: one transaction, one round trip and one
+	// commit for every such Update waiting, each in a savepoint of its
+	// own (see batch.go). A connection string that asks pgx for another
+	// default_query_exec_mode than cache_statement turns batching off.
+	NoBatching bool
 }
 
 // defaultMaxConnsCap caps the default of Options.MaxConns on machines with
@@ -87,6 +94,7 @@ type Store struct {
 	db       *sql.DB
 	dialect  *sqlstore.Dialect
 	maxTries int
+	batch    *batcher
 
 	conflictRetries atomic.Int64
 	connRetries     atomic.Int64
@@ -101,11 +109,17 @@ type Stats struct {
 	ConflictRetries int64 // tries run again after 40001, 40P01 or a key race
 	ConnRetries     int64 // tries run again after losing the connection before COMMIT
 	GaveUp          int64 // Updates that failed after MaxTries conflicting tries
+	Batches         int64 // batches posted (see batch.go)
+	Batched         int64 // Updates posted in them: Batched / Batches is the mean batch
 }
 
 // Stats returns the counts since Open.
 func (s *Store) Stats() Stats {
-	return Stats{ConflictRetries: s.conflictRetries.Load(), ConnRetries: s.connRetries.Load(), GaveUp: s.gaveUp.Load()}
+	st := Stats{ConflictRetries: s.conflictRetries.Load(), ConnRetries: s.connRetries.Load(), GaveUp: s.gaveUp.Load()}
+	if s.batch != nil {
+		st.Batches, st.Batched = s.batch.batches.Load(), s.batch.batched.Load()
+	}
+	return st
 }
 
 var _ coffer.Store = (*Store)(nil)
@@ -152,19 +166,32 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("postgres: %w", classify(ctx, err))
 	}
-	return &Store{
+	s := &Store{
 		db: db,
 		dialect: &sqlstore.Dialect{Dollar: true, ForUpdate: " FOR UPDATE", UniqueViolation: uniqueViolation, CheckViolation: checkViolation,
 			RefuseIf: "coffer_refuse_if", Refused: refused, Blob: "BYTEA"},
 		maxTries: opts.MaxTries,
-	}, nil
+	}
+	// A batch is sent as prepared statements, each with a Sync after it:
+	// the pgx mode that caches prepared statements, and no other (the
+	// others are for poolers that do not keep prepared statements).
+	if !opts.NoBatching && cfg.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
+		s.batch = newBatcher(db)
+	}
+	return s, nil
 }
 
 // DB is the underlying pool, for operators' tools and tests.
 func (s *Store) DB() *sql.DB { return s.db }
 
-// Close closes every connection.
-func (s *Store) Close() error { return s.db.Close() }
+// Close stops batching, once the batch running is done, and closes every
+// connection.
+func (s *Store) Close() error {
+	if s.batch != nil {
+		s.batch.close()
+	}
+	return s.db.Close()
+}
 
 // Update implements coffer.Store: fn runs in a READ COMMITTED transaction
 // and runs again, after a random pause, when PostgreSQL aborted the
@@ -215,6 +242,22 @@ func (s *Store) Update(ctx context.Context, fn func(coffer.Tx) error) error {
 // error came from COMMIT, whose outcome is then unknown, and not from a
 // first pipeline that carried COMMIT but ran nothing.
 func (s *Store) updateOnce(ctx context.Context, fn func(coffer.Tx) error) (committing bool, err error) {
+	if s.batch != nil {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		// First without a connection: statements are only held back. If fn
+		// held every one back, they join a batch; if one needed its answer,
+		// fn runs again in a transaction of its own.
+		t := &txConn{begin: beginUpdate}
+		err := fn(sqlstore.NewTx(t, s.dialect))
+		if !t.neededConn {
+			if err != nil || len(t.later) == 0 {
+				return false, err
+			}
+			return s.batch.post(ctx, t.later)
+		}
+	}
 	err = s.inTx(ctx, beginUpdate, func(t *txConn) error {
 		if err := fn(sqlstore.NewTx(t, s.dialect)); err != nil {
 			return err

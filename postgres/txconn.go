@@ -39,7 +39,12 @@ type txConn struct {
 	begin string   // "": no transaction, each pipeline in one of its own
 	began bool     // BEGIN was sent: the transaction must be ended
 	later []queued // statements to send before the next one
+	// recording: no connection; statements are only held back, and one
+	// that needs an answer sets neededConn and fails.
+	neededConn bool
 }
+
+func (t *txConn) recording() bool { return t.conn == nil }
 
 // queued is a statement of ExecLater or QueryRowLater.
 type queued struct {
@@ -153,6 +158,10 @@ func nothingRan(err error) bool {
 
 // Exec implements sqlstore.Querier.
 func (t *txConn) Exec(ctx context.Context, query string, args ...any) error {
+	if t.recording() {
+		t.neededConn = true
+		return errNeedsConn
+	}
 	if t.direct() {
 		_, err := t.conn.Exec(ctx, query, args...)
 		return err
@@ -180,6 +189,10 @@ func (t *txConn) QueryRowLater(onError func(error) error, dests []any, done func
 
 // Query implements sqlstore.Querier.
 func (t *txConn) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	if t.recording() {
+		t.neededConn = true
+		return nil, errNeedsConn
+	}
 	if t.direct() {
 		rows, err := t.conn.Query(ctx, query, args...)
 		if err != nil {
@@ -200,6 +213,10 @@ func (t *txConn) Query(ctx context.Context, query string, args ...any) (sqlstore
 
 // QueryRow implements sqlstore.Querier.
 func (t *txConn) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
+	if t.recording() {
+		t.neededConn = true
+		return errRow{errNeedsConn}
+	}
 	if t.direct() {
 		return t.conn.QueryRow(ctx, query, args...)
 	}
@@ -215,6 +232,13 @@ func (t *txConn) QueryRow(ctx context.Context, query string, args ...any) sqlsto
 // which then fail too.
 func (t *txConn) QueryRows(ctx context.Context, queries []string, args, dests [][]any) []error {
 	errs := make([]error, len(queries))
+	if t.recording() {
+		t.neededConn = true
+		for i := range errs {
+			errs[i] = errNeedsConn
+		}
+		return errs
+	}
 	br, err := t.send(ctx, queries, args)
 	for i := range queries {
 		if err != nil {

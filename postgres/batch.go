@@ -1,0 +1,515 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// Batching: an Update whose function needs no answer before it ends (a
+// transfer or a top-up: every statement held back, see sqlstore.Deferrer)
+// is not run in a transaction of its own. Its statements wait in a queue,
+// and one goroutine posts every Update waiting there in one transaction,
+// sent in one pipeline:
+//
+//	BEGIN; SAVEPOINT item                          Sync
+//	ROLLBACK TO SAVEPOINT item; <first's>; RELEASE SAVEPOINT item; SAVEPOINT item    Sync
+//	ROLLBACK TO SAVEPOINT item; <second's>; RELEASE SAVEPOINT item; SAVEPOINT item   Sync
+//	...
+//	ROLLBACK TO SAVEPOINT item; COMMIT             Sync
+//
+// After a statement fails, PostgreSQL skips the rest of its section up to
+// the Sync, and leaves the transaction aborted; the next section's
+// ROLLBACK TO then undoes what the failed one did, and nothing else, and
+// ends the abort. After a section that succeeded, ROLLBACK TO goes back to
+// the savepoint just set, which undoes nothing. So each Update succeeds or
+// fails alone, as in a transaction of its own, while the batch pays for
+// one round trip and one commit (one flush to disk) between them all.
+//
+// One goroutine per server, so that batches of one server never wait on
+// each other's rows: a batch locks its rows in the order of its Updates,
+// not in one global order, and two batches running at once could
+// deadlock. Batches of several servers on one database can: PostgreSQL
+// detects that (after deadlock_timeout) and fails one section with 40P01,
+// which its Update runs again, like any conflict.
+
+// errNeedsConn is what a recording txConn (one without a connection)
+// answers a statement whose answer the function waits for: such a
+// function cannot join a batch, and runs in a transaction of its own.
+var errNeedsConn = errors.New("postgres: the statement needs a connection")
+
+// errStoreClosed is the answer to an Update queued for a batch when the
+// store closes before the batch ran.
+var errStoreClosed = errors.New("postgres: the store is closed")
+
+// Bounds of batching.
+const (
+	// maxBatchItems bounds the Updates of one batch. Each section that
+	// writes is a subtransaction with an id of its own, which PostgreSQL
+	// caches for 64 subtransactions of a transaction; past that, every
+	// snapshot taken meanwhile costs more.
+	maxBatchItems = 32
+	// batchQueueLen bounds the Updates waiting for a batch; past it, an
+	// Update waits to be queued (or for its context to end).
+	batchQueueLen = 4 * maxBatchItems
+	// batchTimeout bounds one batch, from taking a connection to COMMIT's
+	// answer. Its Updates wait for it whatever their own contexts say, as
+	// an Update waits for its COMMIT: the outcome is not known before.
+	batchTimeout = 30 * time.Second
+)
+
+// The statements that frame a batch's sections.
+const (
+	sqlSavepoint  = "SAVEPOINT item"
+	sqlRollbackTo = "ROLLBACK TO SAVEPOINT item"
+	sqlRelease    = "RELEASE SAVEPOINT item"
+	sqlCommit     = "COMMIT"
+)
+
+// batchItem is one Update's held-back statements, waiting for a batch.
+type batchItem struct {
+	ctx    context.Context // the Update's: a batch skips an item whose context ended before the batch began
+	later  []queued
+	result chan batchResult // buffered: the batcher never waits on it
+}
+
+// batchResult is an item's outcome, as updateOnce reports it.
+type batchResult struct {
+	err        error
+	committing bool // err came from the batch's COMMIT, or after it was sent: the outcome is not known
+}
+
+// batcher runs the batches of one Store.
+type batcher struct {
+	db      *sql.DB
+	items   chan *batchItem
+	stop    chan struct{} // closed by close
+	closing sync.Once
+	stopped sync.WaitGroup // the goroutine
+	batches atomic.Int64   // batches run
+	batched atomic.Int64   // Updates in them
+}
+
+func newBatcher(db *sql.DB) *batcher {
+	b := &batcher{db: db, items: make(chan *batchItem, batchQueueLen), stop: make(chan struct{})}
+	b.stopped.Add(1)
+	go b.run()
+	return b
+}
+
+// close stops the goroutine once its batch is done; the Updates still
+// queued fail with errStoreClosed, which nothing of ran. Closing again
+// does nothing.
+func (b *batcher) close() {
+	b.closing.Do(func() { close(b.stop) })
+	b.stopped.Wait()
+}
+
+// post queues the statements of an Update and waits for the batch that
+// carries them; its answer is updateOnce's.
+func (b *batcher) post(ctx context.Context, later []queued) (committing bool, err error) {
+	it := &batchItem{ctx: ctx, later: later, result: make(chan batchResult, 1)}
+	select {
+	case b.items <- it:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	case <-b.stop:
+		return false, &unstartedError{errStoreClosed}
+	}
+	r := <-it.result
+	return r.committing, r.err
+}
+
+func (b *batcher) run() {
+	defer b.stopped.Done()
+	for {
+		var first *batchItem
+		select {
+		case first = <-b.items:
+		case <-b.stop:
+			b.refuseQueued()
+			return
+		}
+		batch := []*batchItem{first}
+	drain:
+		for len(batch) < maxBatchItems {
+			select {
+			case it := <-b.items:
+				batch = append(batch, it)
+			default:
+				break drain
+			}
+		}
+		b.runBatch(batch)
+	}
+}
+
+// refuseQueued answers the items left in the queue at close.
+func (b *batcher) refuseQueued() {
+	for {
+		select {
+		case it := <-b.items:
+			it.result <- batchResult{err: &unstartedError{errStoreClosed}}
+		default:
+			return
+		}
+	}
+}
+
+// runBatch posts batch's items, those whose context has not ended, and
+// answers every item.
+func (b *batcher) runBatch(batch []*batchItem) {
+	live := batch[:0:0]
+	for _, it := range batch {
+		if err := it.ctx.Err(); err != nil {
+			it.result <- batchResult{err: err}
+			continue
+		}
+		live = append(live, it)
+	}
+	if len(live) == 0 {
+		return
+	}
+	b.batches.Add(1)
+	b.batched.Add(int64(len(live)))
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	results := make([]batchResult, len(live))
+	err := b.withConn(ctx, func(conn *pgx.Conn) { postBatch(ctx, conn, live, results) })
+	for i, it := range live {
+		if err != nil { // no connection: nothing was sent
+			results[i] = batchResult{err: &unstartedError{err}}
+		}
+		it.result <- results[i]
+	}
+}
+
+// withConn runs fn on a connection of the pool, and closes the
+// connection afterwards if fn left it in a transaction or in doubt.
+func (b *batcher) withConn(ctx context.Context, fn func(*pgx.Conn)) error {
+	c, err := b.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Raw(func(driverConn any) error {
+		conn := driverConn.(*stdlib.Conn).Conn()
+		fn(conn)
+		pc := conn.PgConn()
+		if (pc.IsBusy() || pc.TxStatus() != 'I') && !conn.IsClosed() {
+			conn.Close(context.WithoutCancel(ctx))
+		}
+		return nil
+	})
+}
+
+// postBatch runs the batch's items in one transaction on conn (see the
+// comment at the top of this file), and sets each one's result. Every
+// result starts as "not run, run again": an item succeeds only when its
+// section and the COMMIT after it were answered without an error.
+func postBatch(ctx context.Context, conn *pgx.Conn, batch []*batchItem, results []batchResult) {
+	for i := range results { // never seen: every path below sets its results
+		results[i] = batchResult{err: &unstartedError{errNotRun}}
+	}
+	// Prepare what this connection has not prepared yet (one round trip
+	// each, the first time only), and encode the arguments. A statement
+	// that PostgreSQL refuses to prepare, or an argument that cannot be
+	// encoded, fails its item alone; a lost connection, the batch, and
+	// nothing was sent.
+	for _, q := range []string{beginUpdate, sqlSavepoint, sqlRollbackTo, sqlRelease, sqlCommit} {
+		if _, err := conn.Prepare(ctx, q, q); err != nil {
+			setAll(results, batchResult{err: &unstartedError{err}})
+			return
+		}
+	}
+	state := make([]itemState, len(batch))
+	values := make([][]encoded, len(batch))
+	for i, it := range batch {
+		v, err := encode(ctx, conn, it.later)
+		switch {
+		case err == nil:
+			values[i], state[i] = v, itemSent
+		case statementError(err) || errors.Is(err, errEncode):
+			results[i] = batchResult{err: onErrorOf(it.later[len(v)], err)}
+		default:
+			setAll(results, batchResult{err: &unstartedError{err}})
+			return
+		}
+	}
+	if !slices.Contains(state, itemSent) {
+		return
+	}
+
+	p := conn.PgConn().StartPipeline(ctx)
+	defer p.Close()
+	frame := func(q string) { sendStatement(p, conn, q, encoded{}) }
+	frame(beginUpdate)
+	frame(sqlSavepoint)
+	p.SendPipelineSync()
+	for i := range batch {
+		if state[i] != itemSent {
+			continue
+		}
+		frame(sqlRollbackTo)
+		for j, q := range batch[i].later {
+			sendStatement(p, conn, q.query, values[i][j])
+		}
+		frame(sqlRelease)
+		frame(sqlSavepoint)
+		p.SendPipelineSync()
+	}
+	frame(sqlRollbackTo)
+	frame(sqlCommit)
+	p.SendPipelineSync()
+	// lost sets the result of every item whose section went with COMMIT
+	// and was not seen to fail, when the connection fails: unknown, for
+	// COMMIT may have run, or "run again" when nothing ran.
+	lost := func(err error, nothingRan bool) {
+		r := batchResult{err: err, committing: true}
+		if nothingRan {
+			r = batchResult{err: &unstartedError{err}}
+		}
+		for i := range batch {
+			if state[i] == itemSent || state[i] == itemPassed {
+				results[i] = r
+			}
+		}
+	}
+	if err := p.Flush(); err != nil {
+		lost(err, pgconn.SafeToRetry(err)) // safe: nothing was written
+		return
+	}
+	// A FATAL error first means that nothing ran (see nothingRan). A failed
+	// BEGIN or SAVEPOINT fails every section after it.
+	if failed, err := readSection(p, conn, nil); err != nil && !failed {
+		lost(err, nothingRan(err))
+		return
+	}
+	for i, it := range batch {
+		if state[i] != itemSent {
+			continue
+		}
+		failed, err := readSection(p, conn, it.later)
+		switch {
+		case failed: // rolled back to its savepoint, whatever COMMIT does
+			results[i], state[i] = batchResult{err: err}, itemFailed
+		case errors.Is(err, errScan): // ran whole: it commits with the rest
+			results[i], state[i] = batchResult{err: err, committing: true}, itemFailed
+		case err != nil:
+			lost(err, false)
+			return
+		default:
+			state[i] = itemPassed
+		}
+	}
+	tag, failed, err := readCommit(p)
+	outcome := batchResult{}
+	switch {
+	case err != nil:
+		outcome = batchResult{err: err, committing: !failed}
+	case tag.String() != "COMMIT": // ROLLBACK: the transaction was aborted
+		outcome = batchResult{err: errCommitRolledBack}
+	}
+	for i := range batch {
+		if state[i] == itemPassed {
+			results[i] = outcome
+		}
+	}
+}
+
+// itemState is where an item of a batch is.
+type itemState int
+
+const (
+	itemNotSent itemState = iota // failed before the pipeline, or skipped
+	itemSent                     // its section is in the pipeline
+	itemFailed                   // its section failed, or its answer could not be read
+	itemPassed                   // its section succeeded: it waits for COMMIT
+)
+
+// errNotRun is the result of an item that the batch did not run.
+var errNotRun = errors.New("postgres: the batch did not run")
+
+// setAll sets every result to r.
+func setAll(results []batchResult, r batchResult) {
+	for i := range results {
+		results[i] = r
+	}
+}
+
+// errEncode marks an argument that pgx could not encode: the item's
+// fault, not the connection's.
+var errEncode = errors.New("postgres: cannot encode an argument")
+
+// encoded is a statement ready to send: prepared, its arguments encoded.
+type encoded struct {
+	sd            *pgconn.StatementDescription
+	params        [][]byte
+	paramFormats  []int16
+	resultFormats []int16
+}
+
+// encode prepares later's statements on conn (a round trip for each that
+// conn has not prepared before) and encodes their arguments. On failure it
+// returns those done before the one that failed.
+func encode(ctx context.Context, conn *pgx.Conn, later []queued) ([]encoded, error) {
+	done := make([]encoded, 0, len(later))
+	for _, q := range later {
+		sd, err := conn.Prepare(ctx, q.query, q.query)
+		if err != nil {
+			return done, err
+		}
+		var eqb pgx.ExtendedQueryBuilder // one each: its slices are reused by the next Build
+		if err := eqb.Build(conn.TypeMap(), sd, q.args); err != nil {
+			return done, fmt.Errorf("%w: %w", errEncode, err)
+		}
+		done = append(done, encoded{sd: sd, params: eqb.ParamValues, paramFormats: eqb.ParamFormats, resultFormats: eqb.ResultFormats})
+	}
+	return done, nil
+}
+
+// sendStatement queues a prepared statement on p: one of the frame's
+// (without arguments) when e is empty.
+func sendStatement(p *pgconn.Pipeline, conn *pgx.Conn, query string, e encoded) {
+	if e.sd == nil {
+		sd, _ := conn.Prepare(context.Background(), query, query) // prepared by postBatch: a map lookup
+		e.sd = sd
+	}
+	// By name, with a Describe each time: SendQueryStatement would skip the
+	// Describe, but pgconn then misreads the answers after a section that
+	// failed (it keeps the skipped statements' descriptions queued).
+	p.SendQueryPrepared(e.sd.Name, e.params, e.paramFormats, e.resultFormats)
+}
+
+// onErrorOf is the error an Update reports for its statement q's failure.
+func onErrorOf(q queued, err error) error {
+	if q.onError != nil {
+		return q.onError(err)
+	}
+	return fmt.Errorf("postgres: a statement of the batch: %w", err)
+}
+
+// statementError reports whether err is PostgreSQL's answer that a
+// statement failed, and not that the connection ends (a FATAL error).
+func statementError(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Severity != "FATAL" && pe.Severity != "PANIC"
+}
+
+// readSection reads one section's answers, up to its Sync: ROLLBACK TO,
+// later's statements (scanning their rows), RELEASE, SAVEPOINT; or, for
+// the first section (later nil), BEGIN and SAVEPOINT. failed reports that
+// a statement of it failed in the database, which skipped the rest, err
+// then being that failure as its Update reports it. err without failed is
+// the connection's, or a row that could not be scanned (errScan) in a
+// section that the database ran whole (see Deferrer.QueryRowLater).
+func readSection(p *pgconn.Pipeline, conn *pgx.Conn, later []queued) (failed bool, err error) {
+	var first, scanErr error
+	for n := 0; ; n++ { // n: the answer's place in the section
+		var q *queued
+		if n >= 1 && n <= len(later) {
+			q = &later[n-1]
+		}
+		r, err := p.GetResults()
+		if err == nil {
+			switch r := r.(type) {
+			case *pgconn.PipelineSync:
+				if first != nil {
+					return true, first
+				}
+				return false, scanErr
+			case *pgconn.ResultReader:
+				err = readResult(r, conn, q)
+			default: // nil: no more answers, before the Sync
+				return false, errors.New("postgres: a batch's pipeline ended before its sync")
+			}
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, errScan):
+			if scanErr == nil {
+				scanErr = onErrorOf(*q, err)
+			}
+		case !statementError(err):
+			return false, err // the connection: PostgreSQL's answers end here
+		case first == nil:
+			first = err
+			if q != nil {
+				first = onErrorOf(*q, err)
+			}
+		}
+	}
+}
+
+// errScan marks a row that could not be scanned: the statement's fault,
+// not the connection's.
+var errScan = errors.New("postgres: cannot scan a row")
+
+// readResult reads a statement's answer, and scans its one row into q's
+// destinations when q has them (then runs q's done), as QueryRowLater
+// asks; q is nil for the frame's statements.
+func readResult(r *pgconn.ResultReader, conn *pgx.Conn, q *queued) error {
+	if q == nil || q.dests == nil {
+		_, err := r.Close()
+		return err
+	}
+	var scanErr error
+	got := r.NextRow()
+	if got {
+		scanErr = pgx.ScanRow(conn.TypeMap(), r.FieldDescriptions(), r.Values(), q.dests...)
+	}
+	if _, err := r.Close(); err != nil {
+		return err
+	}
+	switch {
+	case !got:
+		return fmt.Errorf("%w: %w", errScan, pgx.ErrNoRows)
+	case scanErr != nil:
+		return fmt.Errorf("%w: %w", errScan, scanErr)
+	}
+	if q.done != nil {
+		q.done()
+	}
+	return nil
+}
+
+// readCommit reads the last section's answers: ROLLBACK TO, then COMMIT,
+// whose tag it returns. failed reports that a statement failed, so that
+// nothing was committed; err without failed is the connection's, and the
+// outcome unknown.
+func readCommit(p *pgconn.Pipeline) (tag pgconn.CommandTag, failed bool, err error) {
+	var first error
+	for n := 0; ; n++ {
+		r, err := p.GetResults()
+		if err == nil {
+			switch r := r.(type) {
+			case *pgconn.PipelineSync:
+				return tag, first != nil, first
+			case *pgconn.ResultReader:
+				var t pgconn.CommandTag
+				t, err = r.Close()
+				if n == 1 {
+					tag = t
+				}
+			default:
+				return tag, false, errors.New("postgres: a batch's pipeline ended before its sync")
+			}
+		}
+		if err != nil && !statementError(err) {
+			return tag, false, err
+		}
+		if err == nil || first != nil {
+			continue
+		}
+		first = err
+	}
+}
