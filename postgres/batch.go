@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"coffer"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -21,7 +23,7 @@ import (
 // and one goroutine posts every Update waiting there in one transaction,
 // sent in one pipeline:
 //
-//	BEGIN; SAVEPOINT item                          Sync
+//	BEGIN; <take the rows>; SAVEPOINT item         Sync
 //	ROLLBACK TO SAVEPOINT item; <first's>; RELEASE SAVEPOINT item; SAVEPOINT item    Sync
 //	ROLLBACK TO SAVEPOINT item; <second's>; RELEASE SAVEPOINT item; SAVEPOINT item   Sync
 //	...
@@ -35,12 +37,12 @@ import (
 // fails alone, as in a transaction of its own, while the batch pays for
 // one round trip and one commit (one flush to disk) between them all.
 //
-// One goroutine per server, so that batches of one server never wait on
-// each other's rows: a batch locks its rows in the order of its Updates,
-// not in one global order, and two batches running at once could
-// deadlock. Batches of several servers on one database can: PostgreSQL
-// detects that (after deadlock_timeout) and fails one section with 40P01,
-// which its Update runs again, like any conflict.
+// Before any section, a batch of several Updates takes the rows that their
+// statements lock (sqlstore.LockPlanner): users by id, then accounts in
+// AccountKey.Less order, as a transaction of its own takes them. So two
+// batches, of one server or of several on one database, never wait on
+// each other in a cycle, which PostgreSQL would break only after
+// deadlock_timeout (a second by default) by failing one of them.
 
 // errNeedsConn is what a recording txConn (one without a connection)
 // answers a statement whose answer the function waits for: such a
@@ -67,6 +69,19 @@ const (
 	batchTimeout = 30 * time.Second
 )
 
+// The statements that take a batch's rows first: users by id, then
+// accounts in AccountKey.Less order (its strings compared byte by byte,
+// as COLLATE "C" does). PostgreSQL locks the rows of SELECT ... ORDER BY
+// ... FOR UPDATE in the order it returns them.
+const (
+	sqlLockUsers    = "SELECT 1 FROM users WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+	sqlLockAccounts = `SELECT 1 FROM accounts a
+JOIN unnest(CAST($1 AS BIGINT[]), CAST($2 AS TEXT[]), CAST($3 AS TEXT[]), CAST($4 AS TEXT[]), CAST($5 AS BIGINT[])) AS k (user_id, kind, asset, product, lot)
+ON a.user_id = k.user_id AND a.kind = k.kind AND a.asset = k.asset AND a.product = k.product AND a.lot = k.lot
+ORDER BY a.user_id, a.kind COLLATE "C", a.asset COLLATE "C", a.product COLLATE "C", a.lot
+FOR UPDATE OF a`
+)
+
 // The statements that frame a batch's sections.
 const (
 	sqlSavepoint  = "SAVEPOINT item"
@@ -77,9 +92,16 @@ const (
 
 // batchItem is one Update's held-back statements, waiting for a batch.
 type batchItem struct {
-	ctx    context.Context // the Update's: a batch skips an item whose context ended before the batch began
-	later  []queued
-	result chan batchResult // buffered: the batcher never waits on it
+	ctx          context.Context // the Update's: a batch skips an item whose context ended before the batch began
+	later        []queued
+	lockUsers    []coffer.UserID // rows its statements lock (sqlstore.LockPlanner)
+	lockAccounts []coffer.AccountKey
+	result       chan batchResult // buffered: the batcher never waits on it
+}
+
+// newBatchItem is the item of what t, a recording txConn, held back.
+func newBatchItem(ctx context.Context, t *txConn) *batchItem {
+	return &batchItem{ctx: ctx, later: t.later, lockUsers: t.lockUsers, lockAccounts: t.lockAccounts, result: make(chan batchResult, 1)}
 }
 
 // batchResult is an item's outcome, as updateOnce reports it.
@@ -114,10 +136,10 @@ func (b *batcher) close() {
 	b.stopped.Wait()
 }
 
-// post queues the statements of an Update and waits for the batch that
+// post queues the statements an Update held back on t and waits for the batch that
 // carries them; its answer is updateOnce's.
-func (b *batcher) post(ctx context.Context, later []queued) (committing bool, err error) {
-	it := &batchItem{ctx: ctx, later: later, result: make(chan batchResult, 1)}
+func (b *batcher) post(ctx context.Context, t *txConn) (committing bool, err error) {
+	it := newBatchItem(ctx, t)
 	select {
 	case b.items <- it:
 	case <-ctx.Done():
@@ -248,11 +270,19 @@ func postBatch(ctx context.Context, conn *pgx.Conn, batch []*batchItem, results 
 	if !slices.Contains(state, itemSent) {
 		return
 	}
+	locks, err := encode(ctx, conn, lockStatements(batch, state))
+	if err != nil {
+		setAll(results, batchResult{err: &unstartedError{err}})
+		return
+	}
 
 	p := conn.PgConn().StartPipeline(ctx)
 	defer p.Close()
 	frame := func(q string) { sendStatement(p, conn, q, encoded{}) }
 	frame(beginUpdate)
+	for _, e := range locks {
+		sendStatement(p, conn, "", e)
+	}
 	frame(sqlSavepoint)
 	p.SendPipelineSync()
 	for i := range batch {
@@ -288,10 +318,20 @@ func postBatch(ctx context.Context, conn *pgx.Conn, batch []*batchItem, results 
 		lost(err, pgconn.SafeToRetry(err)) // safe: nothing was written
 		return
 	}
-	// A FATAL error first means that nothing ran (see nothingRan). A failed
-	// BEGIN or SAVEPOINT fails every section after it.
-	if failed, err := readSection(p, conn, nil); err != nil && !failed {
-		lost(err, nothingRan(err))
+	// A FATAL error first means that nothing ran (see nothingRan). A
+	// statement of the first section that failed (taking the rows: a
+	// deadlock with a transaction of its own, say) fails every item, and
+	// COMMIT rolls back.
+	if failed, err := readSection(p, conn, nil); err != nil {
+		if failed {
+			for i := range batch {
+				if state[i] == itemSent {
+					results[i], state[i] = batchResult{err: err}, itemFailed
+				}
+			}
+		} else {
+			lost(err, nothingRan(err))
+		}
 		return
 	}
 	for i, it := range batch {
@@ -512,4 +552,51 @@ func readCommit(p *pgconn.Pipeline) (tag pgconn.CommandTag, failed bool, err err
 		}
 		first = err
 	}
+}
+
+// lockStatements returns the statements that take the rows of the items
+// to send, in one order, before any item's own; none for one item, whose
+// statements take its rows in that order themselves.
+func lockStatements(batch []*batchItem, state []itemState) []queued {
+	var users []coffer.UserID
+	var accounts []coffer.AccountKey
+	items := 0
+	for i, it := range batch {
+		if state[i] == itemSent {
+			users = append(users, it.lockUsers...)
+			accounts = append(accounts, it.lockAccounts...)
+			items++
+		}
+	}
+	if items < 2 {
+		return nil
+	}
+	var qs []queued
+	if len(users) > 0 {
+		slices.Sort(users)
+		ids := make([]int64, 0, len(users))
+		for _, u := range slices.Compact(users) {
+			ids = append(ids, int64(u))
+		}
+		qs = append(qs, queued{query: sqlLockUsers, args: []any{ids}})
+	}
+	if len(accounts) > 0 {
+		slices.SortFunc(accounts, func(a, b coffer.AccountKey) int {
+			switch {
+			case a.Less(b):
+				return -1
+			case b.Less(a):
+				return 1
+			}
+			return 0
+		})
+		accounts = slices.Compact(accounts)
+		n := len(accounts)
+		owners, kinds, assets, products, lots := make([]int64, n), make([]string, n), make([]string, n), make([]string, n), make([]int64, n)
+		for i, k := range accounts {
+			owners[i], kinds[i], assets[i], products[i], lots[i] = int64(k.User), string(k.Kind), string(k.Asset), k.Product, k.Lot
+		}
+		qs = append(qs, queued{query: sqlLockAccounts, args: []any{owners, kinds, assets, products, lots}})
+	}
+	return qs
 }

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"testing"
 
@@ -179,4 +180,62 @@ func TestPaymentsAreBatched(t *testing.T) {
 	}
 	t.Logf("stats %+v", st)
 	storetest.AssertLedger(t, s)
+}
+
+// TestBatchesOfTwoServersDoNotDeadlock: two servers on one database post
+// transfers among a few users, in batches that each lock many of the same
+// rows. Each batch takes its rows first, in one order, so that no batch
+// waits on another in a cycle: no deadlock (which PostgreSQL would break
+// only after deadlock_timeout, a second by default), no retry.
+func TestBatchesOfTwoServersDoNotDeadlock(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	servers := []*postgres.Store{open(t, dsn, postgres.Options{}), open(t, dsn, postgres.Options{})}
+	const users, payersEach, paymentsEach = 12, 16, 25
+	us := make([]*coffer.User, users)
+	for i := range us {
+		us[i] = newUser(i + 1)
+		createUser(t, servers[0], us[i])
+		storetest.Deposit(t, servers[0], us[i].ID, 1_000_00)
+	}
+	var wg sync.WaitGroup
+	for si, s := range servers {
+		for p := range payersEach {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := rand.New(rand.NewPCG(uint64(si), uint64(p)))
+				for range paymentsEach {
+					a := rng.IntN(users)
+					b := (a + 1 + rng.IntN(users-1)) % users
+					from, to := coffer.CardAccount(us[a].ID), coffer.CardAccount(us[b].ID)
+					err := s.Update(ctx, func(tx coffer.Tx) error {
+						if err := tx.LockPayable(ctx, us[a].ID, storetest.Start); err != nil {
+							return err
+						}
+						_, err := tx.PostLater(ctx, &coffer.Transaction{Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{From: from, To: to, Amount: 1}}})
+						return err
+					})
+					if err != nil {
+						t.Errorf("transfer: %v", err)
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	for i, s := range servers {
+		st := s.Stats()
+		t.Logf("server %d: %+v", i, st)
+		if st.ConflictRetries != 0 || st.GaveUp != 0 {
+			t.Errorf("server %d ran payments again after conflicts: %+v", i, st)
+		}
+		if st.Batches >= st.Batched {
+			t.Errorf("server %d: %d batches for %d payments: none shared a batch", i, st.Batches, st.Batched)
+		}
+	}
+	if n := storetest.CountRows(t, servers[0])["transactions"]; n != users+2*payersEach*paymentsEach {
+		t.Errorf("%d transactions, want %d", n, users+2*payersEach*paymentsEach)
+	}
+	storetest.AssertLedger(t, servers[0])
 }

@@ -68,7 +68,7 @@ func (s *Store) InOneBatch(ctx context.Context, fns ...func(*TxConn) error) []er
 			errs[i] = errNeedsConn
 		}
 		if errs[i] == nil {
-			items = append(items, &batchItem{ctx: ctx, later: t.later, result: make(chan batchResult, 1)})
+			items = append(items, newBatchItem(ctx, t))
 			places = append(places, i)
 		}
 	}

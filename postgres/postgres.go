@@ -255,7 +255,7 @@ func (s *Store) updateOnce(ctx context.Context, fn func(coffer.Tx) error) (commi
 			if err != nil || len(t.later) == 0 {
 				return false, err
 			}
-			return s.batch.post(ctx, t.later)
+			return s.batch.post(ctx, t)
 		}
 	}
 	err = s.inTx(ctx, beginUpdate, func(t *txConn) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"coffer"
 	"coffer/sqlstore"
 
 	"github.com/jackc/pgx/v5"
@@ -39,12 +40,26 @@ type txConn struct {
 	begin string   // "": no transaction, each pipeline in one of its own
 	began bool     // BEGIN was sent: the transaction must be ended
 	later []queued // statements to send before the next one
-	// recording: no connection; statements are only held back, and one
-	// that needs an answer sets neededConn and fails.
-	neededConn bool
+	// Without a connection (recording: Update's first try, see batch.go)
+	// statements are only held back; one that needs its answer sets
+	// neededConn and fails with errNeedsConn. What the held-back
+	// statements lock is kept for the batch (see sqlstore.LockPlanner).
+	neededConn   bool
+	lockUsers    []coffer.UserID
+	lockAccounts []coffer.AccountKey
 }
 
+// recording reports whether t has no connection.
 func (t *txConn) recording() bool { return t.conn == nil }
+
+// WillLock implements sqlstore.LockPlanner: a transaction of its own
+// locks its rows in its statements' order, a batch takes them first.
+func (t *txConn) WillLock(users []coffer.UserID, accounts []coffer.AccountKey) {
+	if t.recording() {
+		t.lockUsers = append(t.lockUsers, users...)
+		t.lockAccounts = append(t.lockAccounts, accounts...)
+	}
+}
 
 // queued is a statement of ExecLater or QueryRowLater.
 type queued struct {

@@ -141,9 +141,12 @@ func (t *Tx) PostLater(ctx context.Context, tr *coffer.Transaction) (*coffer.Pos
 		return nil, err
 	}
 	posted := &coffer.Posted{Balances: make(map[coffer.AccountKey]int64, len(changes))}
-	for _, c := range changes {
+	keys := make([]coffer.AccountKey, len(changes))
+	for i, c := range changes {
 		delete(t.balances, c.Key) // known again only when the commit is answered
+		keys[i] = c.Key
 	}
+	t.willLock(nil, keys)
 	d.QueryRowLater(func(err error) error { return fmt.Errorf("insert transaction: %w", err) }, []any{&posted.ID}, nil,
 		t.d.Rebind(`INSERT INTO transactions (user_id, kind, memo, created_at_ms) VALUES (?, ?, ?, ?) RETURNING id`),
 		tr.User, tr.Kind, tr.Memo, ms(tr.CreatedAt))

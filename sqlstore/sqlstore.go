@@ -59,6 +59,25 @@ type Deferrer interface {
 	QueryRowLater(onError func(error) error, dests []any, done func(), query string, args ...any)
 }
 
+// LockPlanner is a Deferrer told which rows the statements it holds back
+// will lock: users by id, accounts by key. PostgreSQL's batches take the
+// rows of all their transactions first, in one order (users by id, then
+// accounts in AccountKey.Less order, the order of a transaction of its
+// own), so that two batches never wait on each other in a cycle. The
+// other rows a held-back statement writes are a user's (a day's spending,
+// an idempotency record), behind that user's row.
+type LockPlanner interface {
+	WillLock(users []coffer.UserID, accounts []coffer.AccountKey)
+}
+
+// willLock tells the Querier, when it is a LockPlanner, which rows the
+// statements about to be held back lock.
+func (t *Tx) willLock(users []coffer.UserID, accounts []coffer.AccountKey) {
+	if p, ok := t.q.(LockPlanner); ok {
+		p.WillLock(users, accounts)
+	}
+}
+
 // Rows is the result of Querier.Query, as *sql.Rows is.
 type Rows interface {
 	Next() bool
@@ -293,6 +312,7 @@ func (t *Tx) LockPayable(ctx context.Context, user coffer.UserID, now time.Time)
 	// its instant on. A row changed while this waited for it is decided
 	// again on its new version (PostgreSQL re-runs the scan on it). A user
 	// that does not exist is not refused here.
+	t.willLock([]coffer.UserID{user}, nil)
 	return t.execLater(ctx, t.refused, `SELECT `+t.d.RefuseIf+`(pay_locked_until_ms > ?, '`+string(coffer.ErrPayLocked)+`')
 		FROM users WHERE id = ?`+t.d.ForUpdate, ms(now), user)
 }
@@ -307,6 +327,7 @@ func (t *Tx) refused(err error) error {
 
 // ClearPayFailures implements coffer.Tx: nothing waits for it.
 func (t *Tx) ClearPayFailures(ctx context.Context, user coffer.UserID) error {
+	t.willLock([]coffer.UserID{user}, nil)
 	return t.execLater(ctx, nil, `UPDATE users SET pay_failures = 0, pay_locked_until_ms = 0 WHERE id = ? AND pay_failures > 0`, user)
 }
 
