@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -82,6 +83,16 @@ ORDER BY a.user_id, a.kind COLLATE "C", a.asset COLLATE "C", a.product COLLATE "
 FOR UPDATE OF a`
 )
 
+// batchLockTimeout bounds how long a batch's statement waits for a row
+// (SET LOCAL lock_timeout): a row held long by another transaction (a day's
+// interest, an operator's command) would hold up every payment of the
+// server behind one batch. Past it the statement fails with 55P03 and
+// what it failed runs again (see conflict).
+const batchLockTimeout = 2 * time.Second
+
+// sqlLockTimeout sets batchLockTimeout for the batch's transaction.
+var sqlLockTimeout = fmt.Sprintf("SET LOCAL lock_timeout = %d", batchLockTimeout.Milliseconds())
+
 // The statements that frame a batch's sections.
 const (
 	sqlSavepoint  = "SAVEPOINT item"
@@ -115,25 +126,24 @@ type batcher struct {
 	db      *sql.DB
 	items   chan *batchItem
 	stop    chan struct{} // closed by close
+	done    chan struct{} // closed by run as it ends, every item it took answered
 	closing sync.Once
-	stopped sync.WaitGroup // the goroutine
-	batches atomic.Int64   // batches run
-	batched atomic.Int64   // Updates in them
+	batches atomic.Int64 // batches run
+	batched atomic.Int64 // Updates in them
 }
 
 func newBatcher(db *sql.DB) *batcher {
-	b := &batcher{db: db, items: make(chan *batchItem, batchQueueLen), stop: make(chan struct{})}
-	b.stopped.Add(1)
+	b := &batcher{db: db, items: make(chan *batchItem, batchQueueLen), stop: make(chan struct{}), done: make(chan struct{})}
 	go b.run()
 	return b
 }
 
 // close stops the goroutine once its batch is done; the Updates still
-// queued fail with errStoreClosed, which nothing of ran. Closing again
-// does nothing.
+// queued, and those that come after, fail with errStoreClosed, and
+// nothing of them ran. Closing again does nothing.
 func (b *batcher) close() {
 	b.closing.Do(func() { close(b.stop) })
-	b.stopped.Wait()
+	<-b.done
 }
 
 // post queues the statements an Update held back on t and waits for the batch that
@@ -141,18 +151,32 @@ func (b *batcher) close() {
 func (b *batcher) post(ctx context.Context, t *txConn) (committing bool, err error) {
 	it := newBatchItem(ctx, t)
 	select {
+	case <-b.stop:
+		return false, errStoreClosed
+	default:
+	}
+	select {
 	case b.items <- it:
 	case <-ctx.Done():
 		return false, ctx.Err()
 	case <-b.stop:
-		return false, &unstartedError{errStoreClosed}
+		return false, errStoreClosed
 	}
-	r := <-it.result
-	return r.committing, r.err
+	select {
+	case r := <-it.result:
+		return r.committing, r.err
+	case <-b.done: // queued after run's last look at the queue, or answered just now
+		select {
+		case r := <-it.result:
+			return r.committing, r.err
+		default:
+			return false, errStoreClosed
+		}
+	}
 }
 
 func (b *batcher) run() {
-	defer b.stopped.Done()
+	defer close(b.done)
 	for {
 		var first *batchItem
 		select {
@@ -180,7 +204,7 @@ func (b *batcher) refuseQueued() {
 	for {
 		select {
 		case it := <-b.items:
-			it.result <- batchResult{err: &unstartedError{errStoreClosed}}
+			it.result <- batchResult{err: errStoreClosed}
 		default:
 			return
 		}
@@ -206,7 +230,18 @@ func (b *batcher) runBatch(batch []*batchItem) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 	results := make([]batchResult, len(live))
-	err := b.withConn(ctx, func(conn *pgx.Conn) { postBatch(ctx, conn, live, results) })
+	err := b.withConn(ctx, func(conn *pgx.Conn) {
+		defer func() {
+			// A panic (in pgx, or in an item's callback) would end the
+			// process from this goroutine, which no handler recovers; the
+			// batch's outcome is then unknown, and its connection closed.
+			if v := recover(); v != nil {
+				setAll(results, batchResult{err: fmt.Errorf("postgres: panic in a batch: %v\n%s", v, debug.Stack()), committing: true})
+				conn.Close(context.WithoutCancel(ctx))
+			}
+		}()
+		postBatch(ctx, conn, live, results)
+	})
 	for i, it := range live {
 		if err != nil { // no connection: nothing was sent
 			results[i] = batchResult{err: &unstartedError{err}}
@@ -247,11 +282,14 @@ func postBatch(ctx context.Context, conn *pgx.Conn, batch []*batchItem, results 
 	// that PostgreSQL refuses to prepare, or an argument that cannot be
 	// encoded, fails its item alone; a lost connection, the batch, and
 	// nothing was sent.
-	for _, q := range []string{beginUpdate, sqlSavepoint, sqlRollbackTo, sqlRelease, sqlCommit} {
-		if _, err := conn.Prepare(ctx, q, q); err != nil {
+	frames := make(map[string]*pgconn.StatementDescription, 6)
+	for _, q := range []string{beginUpdate, sqlLockTimeout, sqlSavepoint, sqlRollbackTo, sqlRelease, sqlCommit} {
+		sd, err := conn.Prepare(ctx, q, q)
+		if err != nil {
 			setAll(results, batchResult{err: &unstartedError{err}})
 			return
 		}
+		frames[q] = sd
 	}
 	state := make([]itemState, len(batch))
 	values := make([][]encoded, len(batch))
@@ -278,10 +316,11 @@ func postBatch(ctx context.Context, conn *pgx.Conn, batch []*batchItem, results 
 
 	p := conn.PgConn().StartPipeline(ctx)
 	defer p.Close()
-	frame := func(q string) { sendStatement(p, conn, q, encoded{}) }
+	frame := func(q string) { sendStatement(p, encoded{sd: frames[q]}) }
 	frame(beginUpdate)
+	frame(sqlLockTimeout)
 	for _, e := range locks {
-		sendStatement(p, conn, "", e)
+		sendStatement(p, e)
 	}
 	frame(sqlSavepoint)
 	p.SendPipelineSync()
@@ -290,8 +329,8 @@ func postBatch(ctx context.Context, conn *pgx.Conn, batch []*batchItem, results 
 			continue
 		}
 		frame(sqlRollbackTo)
-		for j, q := range batch[i].later {
-			sendStatement(p, conn, q.query, values[i][j])
+		for _, e := range values[i] {
+			sendStatement(p, e)
 		}
 		frame(sqlRelease)
 		frame(sqlSavepoint)
@@ -345,7 +384,10 @@ func postBatch(ctx context.Context, conn *pgx.Conn, batch []*batchItem, results 
 		case errors.Is(err, errScan): // ran whole: it commits with the rest
 			results[i], state[i] = batchResult{err: err, committing: true}, itemFailed
 		case err != nil:
-			lost(err, false)
+			// PostgreSQL answers in order, and a FATAL error is its last
+			// answer: in place of this section's, it means that COMMIT,
+			// further on, did not run.
+			lost(err, fatal(err))
 			return
 		default:
 			state[i] = itemPassed
@@ -417,13 +459,8 @@ func encode(ctx context.Context, conn *pgx.Conn, later []queued) ([]encoded, err
 	return done, nil
 }
 
-// sendStatement queues a prepared statement on p: one of the frame's
-// (without arguments) when e is empty.
-func sendStatement(p *pgconn.Pipeline, conn *pgx.Conn, query string, e encoded) {
-	if e.sd == nil {
-		sd, _ := conn.Prepare(context.Background(), query, query) // prepared by postBatch: a map lookup
-		e.sd = sd
-	}
+// sendStatement queues a prepared statement on p.
+func sendStatement(p *pgconn.Pipeline, e encoded) {
 	// By name, with a Describe each time: SendQueryStatement would skip the
 	// Describe, but pgconn then misreads the answers after a section that
 	// failed (it keeps the skipped statements' descriptions queued).
@@ -442,7 +479,14 @@ func onErrorOf(q queued, err error) error {
 // statement failed, and not that the connection ends (a FATAL error).
 func statementError(err error) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Severity != "FATAL" && pe.Severity != "PANIC"
+	return errors.As(err, &pe) && !fatal(err)
+}
+
+// fatal reports whether err is PostgreSQL's FATAL (or PANIC) error, after
+// which the backend ends the connection.
+func fatal(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Severity == "FATAL" || pe.Severity == "PANIC")
 }
 
 // readSection reads one section's answers, up to its Sync: ROLLBACK TO,

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 
 	"coffer"
 	"coffer/internal/pgtest"
@@ -238,4 +239,70 @@ func TestBatchesOfTwoServersDoNotDeadlock(t *testing.T) {
 		t.Errorf("%d transactions, want %d", n, users+2*payersEach*paymentsEach)
 	}
 	storetest.AssertLedger(t, servers[0])
+}
+
+// TestBatchWaitsForARowNoLongerThanItsLockTimeout: a batch whose rows
+// another transaction holds gives up after its lock_timeout, rather than
+// holding up every payment of the server behind it; its payments fail as
+// conflicts (run again by Update), with nothing written.
+func TestBatchWaitsForARowNoLongerThanItsLockTimeout(t *testing.T) {
+	s, a, b := withTwoUsers(t)
+	storetest.Deposit(t, s, a.ID, 10_00)
+	other, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback()
+	if _, err := other.Exec(`SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	pay := func(t *postgres.TxConn) error {
+		tx := s.Tx(t)
+		if err := tx.LockPayable(ctx, a.ID, storetest.Start); err != nil {
+			return err
+		}
+		_, err := tx.PostLater(ctx, &coffer.Transaction{Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{From: coffer.CardAccount(a.ID), To: coffer.CardAccount(b.ID), Amount: 1_00}}})
+		return err
+	}
+	before := storetest.CountRows(t, s)
+	start := time.Now()
+	errs := s.InOneBatch(ctx, pay, pay)
+	waited := time.Since(start)
+	for i, err := range errs {
+		if !postgres.Conflict(err) {
+			t.Errorf("payment %d: %v, want a conflict (lock_timeout)", i, err)
+		}
+	}
+	if waited > 10*time.Second {
+		t.Errorf("the batch waited %v for the row", waited)
+	}
+	if got := storetest.CountRows(t, s); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Errorf("rows %v after the batch, want %v", got, before)
+	}
+}
+
+// TestUpdateAfterCloseEnds: an Update that would join a batch, called
+// after Close, fails at once instead of waiting for a batch that will
+// never run.
+func TestUpdateAfterCloseEnds(t *testing.T) {
+	s, a, b := withTwoUsers(t)
+	storetest.Deposit(t, s, a.ID, 10_00)
+	s.Close()
+	for range 20 {
+		done := make(chan error, 1)
+		go func() {
+			done <- s.Update(ctx, func(tx coffer.Tx) error {
+				_, err := tx.PostLater(ctx, &coffer.Transaction{Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{From: coffer.CardAccount(a.ID), To: coffer.CardAccount(b.ID), Amount: 1_00}}})
+				return err
+			})
+		}()
+		select {
+		case err := <-done:
+			if !coffer.IsCode(err, coffer.ErrUnavailable) {
+				t.Fatalf("update after close: %v, want %s", err, coffer.ErrUnavailable)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("update after close still waiting after 5 s")
+		}
+	}
 }

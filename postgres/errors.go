@@ -26,7 +26,8 @@ func sqlState(err error) string {
 
 // conflict reports whether PostgreSQL aborted the transaction for a
 // conflict with another one, so that running it again may succeed:
-// serialization_failure (40001), deadlock_detected (40P01), and a unique
+// serialization_failure (40001), deadlock_detected (40P01), a lock not
+// taken in time (55P03: a batch's lock_timeout, see batch.go), and a unique
 // violation (23505) that the function did not turn into a domain error,
 // which is a race on a derived key (two purchases of one product picking
 // the same next lot number): run again, the function reads the new state.
@@ -35,7 +36,7 @@ func conflict(err error) bool {
 		return false
 	}
 	switch sqlState(err) {
-	case "40001", "40P01", "23505":
+	case "40001", "40P01", "23505", "55P03": // 55P03: lock_timeout, as a batch sets it
 		return true
 	}
 	return false

@@ -81,3 +81,6 @@ func (s *Store) InOneBatch(ctx context.Context, fns ...func(*TxConn) error) []er
 
 // Tx is the coffer.Tx that Update hands its function, over t.
 func (s *Store) Tx(t *TxConn) coffer.Tx { return sqlstore.NewTx(t, s.dialect) }
+
+// Conflict is conflict: an error after which Update runs its function again.
+func Conflict(err error) bool { return conflict(err) }

@@ -372,6 +372,7 @@ func (t *Tx) AddDailySpend(ctx context.Context, user coffer.UserID, day string, 
 	if amount > limit {
 		return &coffer.Error{Code: coffer.ErrLimitDaily}
 	}
+	t.willLock([]coffer.UserID{user}, nil) // the day's row is the user's
 	return t.execLater(ctx, t.limitDaily, `INSERT INTO spend_days (user_id, day, spent, limit_fen) VALUES (?, ?, ?, ?)
 		ON CONFLICT (user_id, day) DO UPDATE SET spent = spend_days.spent + excluded.spent, limit_fen = excluded.limit_fen`,
 		user, day, amount, limit)

@@ -63,9 +63,9 @@ type Deferrer interface {
 // will lock: users by id, accounts by key. PostgreSQL's batches take the
 // rows of all their transactions first, in one order (users by id, then
 // accounts in AccountKey.Less order, the order of a transaction of its
-// own), so that two batches never wait on each other in a cycle. The
-// other rows a held-back statement writes are a user's (a day's spending,
-// an idempotency record), behind that user's row.
+// own), so that two batches never wait on each other in a cycle. A
+// statement that writes a user's other rows (a day's spending, an
+// idempotency record) names the user's row, which guards them.
 type LockPlanner interface {
 	WillLock(users []coffer.UserID, accounts []coffer.AccountKey)
 }
@@ -674,6 +674,7 @@ func orNull(s string) any {
 // here (SQLite's one writer spares itself the lookup); another, the
 // database writes out itself.
 func (t *Tx) PutIdempotent(ctx context.Context, r coffer.IdempotentRecord) error {
+	t.willLock([]coffer.UserID{r.User}, nil) // the key is the user's
 	if r.Body == nil {
 		if !r.BodyBalanceOf.IsUser() {
 			return coffer.Errorf(coffer.ErrInternal, "idempotency record with neither a body nor a user's account: %s", r.BodyBalanceOf)
