@@ -146,8 +146,8 @@ func (b *batcher) close() {
 	<-b.done
 }
 
-// post queues the statements an Update held back on t and waits for the batch that
-// carries them; its answer is updateOnce's.
+// post queues the statements an Update held back on t and waits for the
+// batch that carries them; its answer is updateOnce's.
 func (b *batcher) post(ctx context.Context, t *txConn) (committing bool, err error) {
 	it := newBatchItem(ctx, t)
 	select {

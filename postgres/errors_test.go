@@ -80,18 +80,18 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestPoolParams(t *testing.T) {
-	params := map[string]string{"pool_max_conns": "7", "pool_max_conn_lifetime": "90m", "search_path": "x"}
+	params := map[string]string{"pool_max_conns": "7", "pool_max_conn_lifetime": "90m", "batching": "off", "search_path": "x"}
 	var opts Options
 	if err := poolParams(params, &opts); err != nil {
 		t.Fatal(err)
 	}
-	if opts.MaxConns != 7 || opts.ConnMaxLifetime != 90*time.Minute {
+	if opts.MaxConns != 7 || opts.ConnMaxLifetime != 90*time.Minute || !opts.NoBatching {
 		t.Errorf("options %+v", opts)
 	}
 	if len(params) != 1 || params["search_path"] != "x" {
 		t.Errorf("runtime parameters left: %v, want only search_path", params)
 	}
-	for _, bad := range []map[string]string{{"pool_max_conns": "0"}, {"pool_max_conns": "x"}, {"pool_max_conn_lifetime": "soon"}} {
+	for _, bad := range []map[string]string{{"pool_max_conns": "0"}, {"pool_max_conns": "x"}, {"pool_max_conn_lifetime": "soon"}, {"batching": "no"}} {
 		if err := poolParams(bad, &Options{}); err == nil {
 			t.Errorf("%v accepted", bad)
 		}

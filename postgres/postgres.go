@@ -133,7 +133,7 @@ var _ coffer.Store = (*Store)(nil)
 // size as pgxpool spells it, pool_max_conns=N and
 // pool_max_conn_lifetime=DURATION (1h30m), so that an operator can size
 // the pool of `coffer serve --db URL` without a flag; a non-zero field of
-// opts wins over them.
+// opts wins over them. batching=off sets opts.NoBatching.
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
@@ -350,7 +350,7 @@ func refused(err error) (coffer.Code, bool) {
 	return "", false
 }
 
-// poolParams takes the pool's parameters out of the connection's runtime
+// poolParams takes the pool's parameters, and batching's, out of the connection's runtime
 // parameters (where pgx puts every key it does not know, and where the
 // server would reject them) into the options left zero.
 func poolParams(params map[string]string, opts *Options) error {
@@ -372,6 +372,16 @@ func poolParams(params map[string]string, opts *Options) error {
 		}
 		if opts.ConnMaxLifetime == 0 {
 			opts.ConnMaxLifetime = d
+		}
+	}
+	if v, ok := params["batching"]; ok {
+		delete(params, "batching")
+		switch v {
+		case "on":
+		case "off":
+			opts.NoBatching = true
+		default:
+			return fmt.Errorf("batching=%q is neither on nor off", v)
 		}
 	}
 	return nil
