@@ -78,7 +78,7 @@ func TestBatchItemFailingBeforeItsAnswer(t *testing.T) {
 	s, a, b := withTwoUsers(t)
 	storetest.Deposit(t, s, a.ID, 10_00)
 	setFailures := "UPDATE users SET pay_failures = $1 WHERE id = $2"
-	errs := s.InOneBatch(ctx,
+	errs, committing := s.InOneBatchCommitting(ctx,
 		func(t *postgres.TxConn) error {
 			t.ExecLater(nil, setFailures, 1, a.ID)
 			t.ExecLater(nil, "UPDATE users SET pay_failures = $1 WHERE", 2) // not SQL
@@ -110,8 +110,13 @@ func TestBatchItemFailingBeforeItsAnswer(t *testing.T) {
 			t.Errorf("item %d posted", i)
 		}
 	}
-	if !errors.Is(errs[3], sql.ErrNoRows) {
-		t.Errorf("the missing row: %v, want sql.ErrNoRows", errs[3])
+	if !errors.Is(errs[3], sql.ErrNoRows) || !committing[3] {
+		t.Errorf("the missing row: %v (outcome unknown: %v), want sql.ErrNoRows, outcome unknown", errs[3], committing[3])
+	}
+	for i, c := range committing {
+		if c && i != 3 {
+			t.Errorf("item %d: outcome unknown (%v), want known", i, errs[i])
+		}
 	}
 	if errs[4] != nil {
 		t.Errorf("the payment: %v", errs[4])
@@ -304,5 +309,52 @@ func TestUpdateAfterCloseEnds(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("update after close still waiting after 5 s")
 		}
+	}
+}
+
+// TestBatchTakesAccountsInTheOrderOfATransactionOfItsOwn: a transaction
+// of its own holds the lower of two cards and then asks for the higher,
+// as a payment of its own takes them (AccountKey.Less), while a batch of
+// payments between the two waits. The batch must wait for the lower card
+// without holding the higher: no deadlock, which PostgreSQL would break
+// only after deadlock_timeout by failing one of the two.
+func TestBatchTakesAccountsInTheOrderOfATransactionOfItsOwn(t *testing.T) {
+	s, a, b := withTwoUsers(t) // a's card is the lower key: its user id is lower
+	storetest.Deposit(t, s, a.ID, 10_00)
+	storetest.Deposit(t, s, b.ID, 10_00)
+	other, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback()
+	lockCard := func(u *coffer.User) error {
+		_, err := other.Exec(`SELECT 1 FROM accounts WHERE user_id = $1 AND kind = 'card' FOR UPDATE`, u.ID)
+		return err
+	}
+	if err := lockCard(a); err != nil {
+		t.Fatal(err)
+	}
+	pay := func(from, to *coffer.User) func(*postgres.TxConn) error {
+		return func(t *postgres.TxConn) error {
+			_, err := s.Tx(t).PostLater(ctx, &coffer.Transaction{Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{From: coffer.CardAccount(from.ID), To: coffer.CardAccount(to.ID), Amount: 1_00}}})
+			return err
+		}
+	}
+	batch := make(chan []error, 1)
+	go func() { batch <- s.InOneBatch(ctx, pay(a, b), pay(b, a)) }()
+	time.Sleep(200 * time.Millisecond) // the batch reaches the lower card and waits
+	if err := lockCard(b); err != nil {
+		t.Errorf("the transaction of its own, taking the higher card: %v", err)
+	}
+	if err := other.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range <-batch {
+		if err != nil {
+			t.Errorf("batched payment %d: %v", i, err)
+		}
+	}
+	if got := [2]int64{balance(t, s, coffer.CardAccount(a.ID)), balance(t, s, coffer.CardAccount(b.ID))}; got != [2]int64{10_00, 10_00} {
+		t.Errorf("cards %v after a payment each way, want 1000 each", got)
 	}
 }

@@ -58,6 +58,13 @@ var ErrNeedsConn = errNeedsConn
 // one batch, in order, at once; it returns each function's error, or the
 // batch's answer to it.
 func (s *Store) InOneBatch(ctx context.Context, fns ...func(*TxConn) error) []error {
+	errs, _ := s.InOneBatchCommitting(ctx, fns...)
+	return errs
+}
+
+// InOneBatchCommitting is InOneBatch, and reports for each function
+// whether its error leaves the outcome unknown (updateOnce's committing).
+func (s *Store) InOneBatchCommitting(ctx context.Context, fns ...func(*TxConn) error) ([]error, []bool) {
 	errs := make([]error, len(fns))
 	var items []*batchItem
 	var places []int
@@ -73,10 +80,12 @@ func (s *Store) InOneBatch(ctx context.Context, fns ...func(*TxConn) error) []er
 		}
 	}
 	s.batch.runBatch(items)
+	committing := make([]bool, len(fns))
 	for k, it := range items {
-		errs[places[k]] = (<-it.result).err
+		r := <-it.result
+		errs[places[k]], committing[places[k]] = r.err, r.committing
 	}
-	return errs
+	return errs, committing
 }
 
 // Tx is the coffer.Tx that Update hands its function, over t.
