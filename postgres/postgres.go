@@ -1,11 +1,13 @@
 // Package postgres is Coffer's production store: PostgreSQL through pgx
 // and database/sql, shared by any number of servers.
 //
-// Every Update is one READ COMMITTED transaction. Balances need no stronger
-// isolation: sqlstore posts a payment's accounts in one fixed order, each
-// with an UPDATE that refuses to overdraw a user account (a condition, or
-// the accounts' CHECK), so concurrent payments neither overdraw nor
-// deadlock each other. What conflicts remain (a deadlock through an order
+// Every Update is one READ COMMITTED transaction, or one savepoint of a
+// batch's transaction that it shares with others (see batch.go), where it
+// succeeds or fails as alone. Balances need no stronger isolation:
+// sqlstore posts a payment's accounts in one fixed order, each with an
+// UPDATE that refuses to overdraw a user account (a condition, or the
+// accounts' CHECK), so concurrent payments neither overdraw nor deadlock
+// each other. What conflicts remain (a deadlock through an order
 // the domain does not control, a serialization failure on engines that run
 // everything SERIALIZABLE, a race on a derived key) abort the transaction
 // before anything is committed, and Update runs the whole function again.
@@ -13,6 +15,8 @@
 // The package keeps to what distributed PostgreSQL-compatible engines
 // (Citus, YugabyteDB) support: no advisory locks, no reliance on the order
 // of identity values for correctness, retries of the whole transaction.
+// Batches use savepoints and pipelines; on those engines that is untested,
+// and batching=off in the connection string turns them off.
 package postgres
 
 import (
@@ -204,6 +208,11 @@ func (s *Store) Close() error {
 // the transaction's first pipeline (fn held every statement back) whose
 // first answer shows that nothing of it ran (see nothingRan): that runs
 // again.
+//
+// With batching, fn runs first without a connection: statements are held
+// back, and one that needs its answer fails with errNeedsConn. If fn held
+// every statement back, its statements join a batch; else fn runs again,
+// in a transaction of its own.
 func (s *Store) Update(ctx context.Context, fn func(coffer.Tx) error) error {
 	conflicts, losses := 0, 0
 	for {
@@ -350,9 +359,10 @@ func refused(err error) (coffer.Code, bool) {
 	return "", false
 }
 
-// poolParams takes the pool's parameters, and batching's, out of the connection's runtime
-// parameters (where pgx puts every key it does not know, and where the
-// server would reject them) into the options left zero.
+// poolParams takes the pool's parameters, and batching's, out of the
+// connection's runtime parameters (where pgx puts every key it does not
+// know, and where the server would reject them) into the options left
+// zero.
 func poolParams(params map[string]string, opts *Options) error {
 	if v, ok := params["pool_max_conns"]; ok {
 		delete(params, "pool_max_conns")
