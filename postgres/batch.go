@@ -86,9 +86,12 @@ FOR UPDATE OF a`
 // batchLockTimeout bounds how long a batch's statement waits for a row
 // (SET LOCAL lock_timeout): a row held long by another transaction (a day's
 // interest, an operator's command) would hold up every payment of the
-// server behind one batch. Past it the statement fails with 55P03 and
-// what it failed runs again (see conflict).
-const batchLockTimeout = 2 * time.Second
+// server behind one batch. Past it the statement fails with 55P03, and
+// what it failed (every payment of the batch, when the rows taken first
+// time out) runs again, each in a transaction of its own, without a
+// timeout (see Update). Batches wait on each other for a commit, a few
+// milliseconds.
+const batchLockTimeout = 500 * time.Millisecond
 
 // sqlLockTimeout sets batchLockTimeout for the batch's transaction.
 var sqlLockTimeout = fmt.Sprintf("SET LOCAL lock_timeout = %d", batchLockTimeout.Milliseconds())
@@ -178,6 +181,12 @@ func (b *batcher) post(ctx context.Context, t *txConn) (committing bool, err err
 func (b *batcher) run() {
 	defer close(b.done)
 	for {
+		select {
+		case <-b.stop: // first: a select picks at random among what is ready
+			b.refuseQueued()
+			return
+		default:
+		}
 		var first *batchItem
 		select {
 		case first = <-b.items:
@@ -387,7 +396,7 @@ func postBatch(ctx context.Context, conn *pgx.Conn, batch []*batchItem, results 
 			// PostgreSQL answers in order, and a FATAL error is its last
 			// answer: in place of this section's, it means that COMMIT,
 			// further on, did not run.
-			lost(err, fatal(err))
+			lost(err, isFatal(err))
 			return
 		default:
 			state[i] = itemPassed
@@ -479,12 +488,12 @@ func onErrorOf(q queued, err error) error {
 // statement failed, and not that the connection ends (a FATAL error).
 func statementError(err error) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && !fatal(err)
+	return errors.As(err, &pe) && !isFatal(err)
 }
 
-// fatal reports whether err is PostgreSQL's FATAL (or PANIC) error, after
+// isFatal reports whether err is PostgreSQL's FATAL (or PANIC) error, after
 // which the backend ends the connection.
-func fatal(err error) bool {
+func isFatal(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && (pe.Severity == "FATAL" || pe.Severity == "PANIC")
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -357,4 +358,69 @@ func TestBatchTakesAccountsInTheOrderOfATransactionOfItsOwn(t *testing.T) {
 	if got := [2]int64{balance(t, s, coffer.CardAccount(a.ID)), balance(t, s, coffer.CardAccount(b.ID))}; got != [2]int64{10_00, 10_00} {
 		t.Errorf("cards %v after a payment each way, want 1000 each", got)
 	}
+}
+
+// TestARowHeldElsewhereHoldsUpOnlyItsPayments: while another transaction
+// holds a payer's row, a batch with that payer's payment times out on it
+// once; the payment then waits alone (in a transaction of its own), and
+// the payments of other users go on in batches meanwhile, instead of
+// timing out with it batch after batch.
+func TestARowHeldElsewhereHoldsUpOnlyItsPayments(t *testing.T) {
+	s := pgtest.OpenOptions(t, postgres.Options{})
+	users := make([]*coffer.User, 6)
+	for i := range users {
+		users[i] = newUser(i + 1)
+		createUser(t, s, users[i])
+		storetest.Deposit(t, s, users[i].ID, 1_000_00)
+	}
+	held := users[0]
+	pay := func(from, to *coffer.User) error {
+		return s.Update(ctx, func(tx coffer.Tx) error {
+			if err := tx.LockPayable(ctx, from.ID, storetest.Start); err != nil {
+				return err
+			}
+			_, err := tx.PostLater(ctx, &coffer.Transaction{Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{From: coffer.CardAccount(from.ID), To: coffer.CardAccount(to.ID), Amount: 1}}})
+			return err
+		})
+	}
+	other, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback()
+	if _, err := other.Exec(`SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, held.ID); err != nil {
+		t.Fatal(err)
+	}
+	heldPaid := make(chan error, 1)
+	go func() { heldPaid <- pay(held, users[1]) }()
+	const payers, paymentsEach = 4, 15
+	var wg sync.WaitGroup
+	var others atomic.Int64
+	for p := range payers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range paymentsEach {
+				if err := pay(users[2+p], users[2+(p+1)%payers]); err != nil {
+					t.Errorf("payment between other users: %v", err)
+					return
+				}
+				others.Add(1)
+			}
+		}()
+	}
+	time.Sleep(3 * time.Second) // the row stays held
+	done := others.Load()
+	if err := other.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if err := <-heldPaid; err != nil {
+		t.Errorf("the held payer's payment, once the row was free: %v", err)
+	}
+	if done != payers*paymentsEach {
+		t.Errorf("%d of %d payments between other users done in the 3 s the row was held", done, payers*paymentsEach)
+	}
+	t.Logf("stats %+v", s.Stats())
+	storetest.AssertLedger(t, s)
 }

@@ -9,8 +9,9 @@
 // accounts' CHECK), so concurrent payments neither overdraw nor deadlock
 // each other. What conflicts remain (a deadlock through an order
 // the domain does not control, a serialization failure on engines that run
-// everything SERIALIZABLE, a race on a derived key) abort the transaction
-// before anything is committed, and Update runs the whole function again.
+// everything SERIALIZABLE, a race on a derived key, a batch's lock
+// timeout) abort the transaction before anything is committed, and Update
+// runs the whole function again, in a transaction of its own.
 //
 // The package keeps to what distributed PostgreSQL-compatible engines
 // (Citus, YugabyteDB) support: no advisory locks, no reliance on the order
@@ -57,7 +58,8 @@ type Options struct {
 	// them again.
 	ConnMaxLifetime time.Duration
 	// MaxTries bounds how many times Update runs its function when
-	// PostgreSQL aborts it with a serialization failure or a deadlock;
+	// PostgreSQL aborts it with a serialization failure, a deadlock or a
+	// batch's lock timeout;
 	// 0 means DefaultMaxTries. Past it Update fails with ErrOverloaded.
 	MaxTries int
 	// NoBatching runs every Update in a transaction of its own. By
@@ -110,7 +112,7 @@ type Store struct {
 // means hot rows (see docs/production.md on striping), connection retries
 // mean a restarting server or proxy, and give-ups are 503s.
 type Stats struct {
-	ConflictRetries int64 // tries run again after 40001, 40P01 or a key race
+	ConflictRetries int64 // tries run again after 40001, 40P01, 55P03 or a key race
 	ConnRetries     int64 // tries run again after losing the connection before COMMIT
 	GaveUp          int64 // Updates that failed after MaxTries conflicting tries
 	Batches         int64 // batches posted (see batch.go)
@@ -212,11 +214,16 @@ func (s *Store) Close() error {
 // With batching, fn runs first without a connection: statements are held
 // back, and one that needs its answer fails with errNeedsConn. If fn held
 // every statement back, its statements join a batch; else fn runs again,
-// in a transaction of its own.
+// in a transaction of its own. After a conflict fn runs in a transaction
+// of its own too.
 func (s *Store) Update(ctx context.Context, fn func(coffer.Tx) error) error {
 	conflicts, losses := 0, 0
 	for {
-		committing, err := s.updateOnce(ctx, fn)
+		// After a conflict, fn runs in a transaction of its own: a batch
+		// that lost a deadlock or its lock_timeout to a row held elsewhere
+		// would meet it again in the next batch, and hold up every payment
+		// batched with it each time; alone, it waits for its own rows only.
+		committing, err := s.updateOnce(ctx, fn, conflicts > 0)
 		if err == nil {
 			return nil
 		}
@@ -247,11 +254,12 @@ func (s *Store) Update(ctx context.Context, fn func(coffer.Tx) error) error {
 	}
 }
 
-// updateOnce runs fn in one transaction; committing reports whether the
-// error came from COMMIT, whose outcome is then unknown, and not from a
-// first pipeline that carried COMMIT but ran nothing.
-func (s *Store) updateOnce(ctx context.Context, fn func(coffer.Tx) error) (committing bool, err error) {
-	if s.batch != nil {
+// updateOnce runs fn in one transaction, its own when alone, else in a
+// batch's if it can; committing reports whether the error came from
+// COMMIT, whose outcome is then unknown, and not from a first pipeline
+// that carried COMMIT but ran nothing.
+func (s *Store) updateOnce(ctx context.Context, fn func(coffer.Tx) error, alone bool) (committing bool, err error) {
+	if s.batch != nil && !alone {
 		if err := ctx.Err(); err != nil {
 			return false, err
 		}
