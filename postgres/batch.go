@@ -370,7 +370,7 @@ func postBatch(ctx context.Context, conn *pgx.Conn, batch []*batchItem, results 
 	// statement of the first section that failed (taking the rows: a
 	// deadlock with a transaction of its own, say) fails every item, and
 	// COMMIT rolls back.
-	if failed, err := readSection(p, conn, nil); err != nil {
+	if _, failed, err := readSection(p, conn, nil); err != nil {
 		if failed {
 			for i := range batch {
 				if state[i] == itemSent {
@@ -386,7 +386,7 @@ func postBatch(ctx context.Context, conn *pgx.Conn, batch []*batchItem, results 
 		if state[i] != itemSent {
 			continue
 		}
-		failed, err := readSection(p, conn, it.later)
+		_, failed, err := readSection(p, conn, it.later)
 		switch {
 		case failed: // rolled back to its savepoint, whatever COMMIT does
 			results[i], state[i] = batchResult{err: err}, itemFailed
@@ -402,7 +402,7 @@ func postBatch(ctx context.Context, conn *pgx.Conn, batch []*batchItem, results 
 			state[i] = itemPassed
 		}
 	}
-	tag, failed, err := readCommit(p)
+	tag, failed, err := readSection(p, conn, nil) // ROLLBACK TO, COMMIT
 	outcome := batchResult{}
 	switch {
 	case err != nil:
@@ -500,12 +500,13 @@ func isFatal(err error) bool {
 
 // readSection reads one section's answers, up to its Sync: ROLLBACK TO,
 // later's statements (scanning their rows), RELEASE, SAVEPOINT; or, for
-// the first section (later nil), BEGIN and SAVEPOINT. failed reports that
-// a statement of it failed in the database, which skipped the rest, err
-// then being that failure as its Update reports it. err without failed is
-// the connection's, or a row that could not be scanned (errScan) in a
-// section that the database ran whole (see Deferrer.QueryRowLater).
-func readSection(p *pgconn.Pipeline, conn *pgx.Conn, later []queued) (failed bool, err error) {
+// the first and the last section (later nil), the frame's statements, and
+// then tag is the last one's (COMMIT's). failed reports that a statement
+// of the section failed in the database, which skipped the rest, err then
+// being that failure as its Update reports it. err without failed is the
+// connection's, or a row that could not be scanned (errScan) in a section
+// that the database ran whole (see Deferrer.QueryRowLater).
+func readSection(p *pgconn.Pipeline, conn *pgx.Conn, later []queued) (tag pgconn.CommandTag, failed bool, err error) {
 	var first, scanErr error
 	for n := 0; ; n++ { // n: the answer's place in the section
 		var q *queued
@@ -517,13 +518,13 @@ func readSection(p *pgconn.Pipeline, conn *pgx.Conn, later []queued) (failed boo
 			switch r := r.(type) {
 			case *pgconn.PipelineSync:
 				if first != nil {
-					return true, first
+					return tag, true, first
 				}
-				return false, scanErr
+				return tag, false, scanErr
 			case *pgconn.ResultReader:
-				err = readResult(r, conn, q)
+				tag, err = readResult(r, conn, q)
 			default: // nil: no more answers, before the Sync
-				return false, errors.New("postgres: a batch's pipeline ended before its sync")
+				return tag, false, errors.New("postgres: a batch's pipeline ended before its sync")
 			}
 		}
 		switch {
@@ -533,7 +534,7 @@ func readSection(p *pgconn.Pipeline, conn *pgx.Conn, later []queued) (failed boo
 				scanErr = onErrorOf(*q, err)
 			}
 		case !statementError(err):
-			return false, err // the connection: PostgreSQL's answers end here
+			return tag, false, err // the connection: PostgreSQL's answers end here
 		case first == nil:
 			first = err
 			if q != nil {
@@ -550,61 +551,28 @@ var errScan = errors.New("postgres: cannot scan a row")
 // readResult reads a statement's answer, and scans its one row into q's
 // destinations when q has them (then runs q's done), as QueryRowLater
 // asks; q is nil for the frame's statements.
-func readResult(r *pgconn.ResultReader, conn *pgx.Conn, q *queued) error {
+func readResult(r *pgconn.ResultReader, conn *pgx.Conn, q *queued) (pgconn.CommandTag, error) {
 	if q == nil || q.dests == nil {
-		_, err := r.Close()
-		return err
+		return r.Close()
 	}
 	var scanErr error
 	got := r.NextRow()
 	if got {
 		scanErr = pgx.ScanRow(conn.TypeMap(), r.FieldDescriptions(), r.Values(), q.dests...)
 	}
-	if _, err := r.Close(); err != nil {
-		return err
-	}
+	tag, err := r.Close()
 	switch {
+	case err != nil:
+		return tag, err
 	case !got:
-		return fmt.Errorf("%w: %w", errScan, pgx.ErrNoRows)
+		return tag, fmt.Errorf("%w: %w", errScan, pgx.ErrNoRows)
 	case scanErr != nil:
-		return fmt.Errorf("%w: %w", errScan, scanErr)
+		return tag, fmt.Errorf("%w: %w", errScan, scanErr)
 	}
 	if q.done != nil {
 		q.done()
 	}
-	return nil
-}
-
-// readCommit reads the last section's answers: ROLLBACK TO, then COMMIT,
-// whose tag it returns. failed reports that a statement failed, so that
-// nothing was committed; err without failed is the connection's, and the
-// outcome unknown.
-func readCommit(p *pgconn.Pipeline) (tag pgconn.CommandTag, failed bool, err error) {
-	var first error
-	for n := 0; ; n++ {
-		r, err := p.GetResults()
-		if err == nil {
-			switch r := r.(type) {
-			case *pgconn.PipelineSync:
-				return tag, first != nil, first
-			case *pgconn.ResultReader:
-				var t pgconn.CommandTag
-				t, err = r.Close()
-				if n == 1 {
-					tag = t
-				}
-			default:
-				return tag, false, errors.New("postgres: a batch's pipeline ended before its sync")
-			}
-		}
-		if err != nil && !statementError(err) {
-			return tag, false, err
-		}
-		if err == nil || first != nil {
-			continue
-		}
-		first = err
-	}
+	return tag, nil
 }
 
 // lockStatements returns the statements that take the rows of the items
