@@ -29,7 +29,7 @@ func TestBatchItemsSucceedOrFailAlone(t *testing.T) {
 	pay := func(from, to coffer.AccountKey, amount int64, key string) func(*postgres.TxConn) error {
 		return func(t *postgres.TxConn) error {
 			tx := s.Tx(t)
-			if _, err := tx.PostLater(ctx, &coffer.Transaction{Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{From: from, To: to, Amount: amount}}}); err != nil {
+			if _, err := tx.PostLater(ctx, oneLeg(from, to, amount)); err != nil {
 				return err
 			}
 			if key == "" {
@@ -102,7 +102,7 @@ func TestBatchItemFailingBeforeItsAnswer(t *testing.T) {
 			return nil
 		},
 		func(t *postgres.TxConn) error {
-			_, err := s.Tx(t).PostLater(ctx, &coffer.Transaction{Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{From: coffer.CardAccount(a.ID), To: coffer.CardAccount(b.ID), Amount: 1_00}}})
+			_, err := s.Tx(t).PostLater(ctx, oneLeg(coffer.CardAccount(a.ID), coffer.CardAccount(b.ID), 1_00))
 			return err
 		},
 	)
@@ -155,7 +155,7 @@ func TestPaymentsAreBatched(t *testing.T) {
 			from, to := coffer.CardAccount(users[i].ID), coffer.CardAccount(users[(i+1)%payers].ID)
 			for j := range paymentsEach {
 				errs <- s.Update(ctx, func(tx coffer.Tx) error {
-					if _, err := tx.PostLater(ctx, &coffer.Transaction{Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{From: from, To: to, Amount: int64(j + 1)}}}); err != nil {
+					if _, err := tx.PostLater(ctx, oneLeg(from, to, int64(j+1))); err != nil {
 						return err
 					}
 					return tx.PutIdempotent(ctx, coffer.IdempotentRecord{User: users[i].ID, Key: fmt.Sprint(j), RequestHash: []byte{1}, Status: 200, BodyBalanceOf: from, CreatedAt: storetest.Start})
@@ -219,7 +219,7 @@ func TestBatchesOfTwoServersDoNotDeadlock(t *testing.T) {
 						if err := tx.LockPayable(ctx, us[a].ID, storetest.Start); err != nil {
 							return err
 						}
-						_, err := tx.PostLater(ctx, &coffer.Transaction{Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{From: from, To: to, Amount: 1}}})
+						_, err := tx.PostLater(ctx, oneLeg(from, to, 1))
 						return err
 					})
 					if err != nil {
@@ -254,20 +254,13 @@ func TestBatchesOfTwoServersDoNotDeadlock(t *testing.T) {
 func TestBatchWaitsForARowNoLongerThanItsLockTimeout(t *testing.T) {
 	s, a, b := withTwoUsers(t)
 	storetest.Deposit(t, s, a.ID, 10_00)
-	other, err := s.DB().BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Rollback()
-	if _, err := other.Exec(`SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, a.ID); err != nil {
-		t.Fatal(err)
-	}
+	holding(t, s, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, a.ID)
 	pay := func(t *postgres.TxConn) error {
 		tx := s.Tx(t)
 		if err := tx.LockPayable(ctx, a.ID, storetest.Start); err != nil {
 			return err
 		}
-		_, err := tx.PostLater(ctx, &coffer.Transaction{Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{From: coffer.CardAccount(a.ID), To: coffer.CardAccount(b.ID), Amount: 1_00}}})
+		_, err := tx.PostLater(ctx, oneLeg(coffer.CardAccount(a.ID), coffer.CardAccount(b.ID), 1_00))
 		return err
 	}
 	before := storetest.CountRows(t, s)
@@ -298,7 +291,7 @@ func TestUpdateAfterCloseEnds(t *testing.T) {
 		done := make(chan error, 1)
 		go func() {
 			done <- s.Update(ctx, func(tx coffer.Tx) error {
-				_, err := tx.PostLater(ctx, &coffer.Transaction{Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{From: coffer.CardAccount(a.ID), To: coffer.CardAccount(b.ID), Amount: 1_00}}})
+				_, err := tx.PostLater(ctx, oneLeg(coffer.CardAccount(a.ID), coffer.CardAccount(b.ID), 1_00))
 				return err
 			})
 		}()
@@ -323,28 +316,18 @@ func TestBatchTakesAccountsInTheOrderOfATransactionOfItsOwn(t *testing.T) {
 	s, a, b := withTwoUsers(t) // a's card is the lower key: its user id is lower
 	storetest.Deposit(t, s, a.ID, 10_00)
 	storetest.Deposit(t, s, b.ID, 10_00)
-	other, err := s.DB().BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Rollback()
-	lockCard := func(u *coffer.User) error {
-		_, err := other.Exec(`SELECT 1 FROM accounts WHERE user_id = $1 AND kind = 'card' FOR UPDATE`, u.ID)
-		return err
-	}
-	if err := lockCard(a); err != nil {
-		t.Fatal(err)
-	}
+	const lockCard = `SELECT 1 FROM accounts WHERE user_id = $1 AND kind = 'card' FOR UPDATE`
+	other := holding(t, s, lockCard, a.ID)
 	pay := func(from, to *coffer.User) func(*postgres.TxConn) error {
 		return func(t *postgres.TxConn) error {
-			_, err := s.Tx(t).PostLater(ctx, &coffer.Transaction{Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{From: coffer.CardAccount(from.ID), To: coffer.CardAccount(to.ID), Amount: 1_00}}})
+			_, err := s.Tx(t).PostLater(ctx, oneLeg(coffer.CardAccount(from.ID), coffer.CardAccount(to.ID), 1_00))
 			return err
 		}
 	}
 	batch := make(chan []error, 1)
 	go func() { batch <- s.InOneBatch(ctx, pay(a, b), pay(b, a)) }()
 	time.Sleep(200 * time.Millisecond) // the batch reaches the lower card and waits
-	if err := lockCard(b); err != nil {
+	if _, err := other.Exec(lockCard, b.ID); err != nil {
 		t.Errorf("the transaction of its own, taking the higher card: %v", err)
 	}
 	if err := other.Commit(); err != nil {
@@ -379,18 +362,11 @@ func TestARowHeldElsewhereHoldsUpOnlyItsPayments(t *testing.T) {
 			if err := tx.LockPayable(ctx, from.ID, storetest.Start); err != nil {
 				return err
 			}
-			_, err := tx.PostLater(ctx, &coffer.Transaction{Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{From: coffer.CardAccount(from.ID), To: coffer.CardAccount(to.ID), Amount: 1}}})
+			_, err := tx.PostLater(ctx, oneLeg(coffer.CardAccount(from.ID), coffer.CardAccount(to.ID), 1))
 			return err
 		})
 	}
-	other, err := s.DB().BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Rollback()
-	if _, err := other.Exec(`SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, held.ID); err != nil {
-		t.Fatal(err)
-	}
+	other := holding(t, s, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, held.ID)
 	heldPaid := make(chan error, 1)
 	go func() { heldPaid <- pay(held, users[1]) }()
 	const payers, paymentsEach = 4, 15

@@ -364,6 +364,27 @@ func TestPostConditionalBalances(t *testing.T) {
 }
 
 // withTwoUsers returns a store of its own with two users in it.
+// oneLeg is a transaction of one leg, from an account to another.
+func oneLeg(from, to coffer.AccountKey, amount int64) *coffer.Transaction {
+	return &coffer.Transaction{Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{From: from, To: to, Amount: amount}}}
+}
+
+// holding begins a transaction of the test's own on s's database, runs
+// stmt in it (taking the rows it locks) and leaves it open; it is rolled
+// back when the test ends, unless ended before.
+func holding(t *testing.T, s *postgres.Store, stmt string, args ...any) *sql.Tx {
+	t.Helper()
+	tx, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback() })
+	if _, err := tx.Exec(stmt, args...); err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
 func withTwoUsers(t *testing.T) (*postgres.Store, *coffer.User, *coffer.User) {
 	s := pgtest.OpenOptions(t, postgres.Options{})
 	a, b := newUser(1), newUser(2)
@@ -467,20 +488,17 @@ func TestPostLaterTwiceInOneTransaction(t *testing.T) {
 	s, a, b := withTwoUsers(t)
 	cash := coffer.SystemAccount(coffer.KindCash, coffer.AssetCNY)
 	cardA, cardB := coffer.CardAccount(a.ID), coffer.CardAccount(b.ID)
-	leg := func(from, to coffer.AccountKey, amount int64) *coffer.Transaction {
-		return &coffer.Transaction{Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{From: from, To: to, Amount: amount}}}
-	}
 	var first, third *coffer.Posted
 	var second coffer.Posted
 	if err := s.Update(ctx, func(tx coffer.Tx) error {
 		var err error
-		if first, err = tx.PostLater(ctx, leg(cash, cardA, 100_00)); err != nil {
+		if first, err = tx.PostLater(ctx, oneLeg(cash, cardA, 100_00)); err != nil {
 			return err
 		}
-		if second, err = tx.Post(ctx, leg(cardA, cardB, 40_00)); err != nil {
+		if second, err = tx.Post(ctx, oneLeg(cardA, cardB, 40_00)); err != nil {
 			return err
 		}
-		if third, err = tx.PostLater(ctx, leg(cardB, cardA, 15_00)); err != nil {
+		if third, err = tx.PostLater(ctx, oneLeg(cardB, cardA, 15_00)); err != nil {
 			return err
 		}
 		// The card's balance after the last posting, not after Post's.
@@ -515,7 +533,7 @@ func TestPostLaterTwiceInOneTransaction(t *testing.T) {
 
 	before := storetest.CountRows(t, s)
 	err = s.Update(ctx, func(tx coffer.Tx) error {
-		if _, err := tx.PostLater(ctx, leg(cardB, cardA, 25_01)); err != nil {
+		if _, err := tx.PostLater(ctx, oneLeg(cardB, cardA, 25_01)); err != nil {
 			return err
 		}
 		_, err := tx.Balance(ctx, cardA)
@@ -775,7 +793,7 @@ func TestServerClosedConnectionsBeforeAPayment(t *testing.T) {
 	cash := coffer.SystemAccount(coffer.KindCash, coffer.AssetCNY)
 	deposit := func() error {
 		return s.Update(ctx, func(tx coffer.Tx) error {
-			_, err := tx.PostLater(ctx, &coffer.Transaction{Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{From: cash, To: coffer.CardAccount(u.ID), Amount: 1_00}}})
+			_, err := tx.PostLater(ctx, oneLeg(cash, coffer.CardAccount(u.ID), 1_00))
 			return err
 		})
 	}

@@ -138,16 +138,9 @@ func TestDeadlockBehindAMissingAccountIsRetried(t *testing.T) {
 	createUser(t, s, u)
 	// Another transaction holds the user's card, and will ask for the
 	// user's row once the payment holds it and waits for the card.
-	other, err := s.DB().BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Rollback()
-	if _, err := other.Exec(`UPDATE accounts SET balance = balance WHERE user_id = $1 AND kind = 'card'`, u.ID); err != nil {
-		t.Fatal(err)
-	}
+	other := holding(t, s, `UPDATE accounts SET balance = balance WHERE user_id = $1 AND kind = 'card'`, u.ID)
 	holdsUser := make(chan struct{})
-	var holding sync.Once
+	var signal sync.Once
 	paid := make(chan error, 1)
 	go func() {
 		paid <- s.Update(ctx, func(tx coffer.Tx) error {
@@ -156,7 +149,7 @@ func TestDeadlockBehindAMissingAccountIsRetried(t *testing.T) {
 			}
 			// The first run may hold the lock back (a batch's try, see
 			// batch.go) and run again at once, with a connection.
-			holding.Do(func() { close(holdsUser) })
+			signal.Do(func() { close(holdsUser) })
 			_, err := tx.Post(ctx, &coffer.Transaction{Kind: "test", CreatedAt: storetest.Start, Legs: []coffer.Leg{{
 				From: coffer.SystemAccount(coffer.KindCarrier, coffer.AssetCNY), To: coffer.CardAccount(u.ID), Amount: 1,
 				FromMethod: coffer.MethodMobilePay, ToMethod: coffer.MethodMobilePay, FromDetails: "t", ToDetails: "t",
