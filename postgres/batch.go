@@ -22,7 +22,17 @@ import (
 // transfer or a top-up: every statement held back, see sqlstore.Deferrer)
 // is not run in a transaction of its own. Its statements wait in a queue,
 // and one goroutine posts every Update waiting there in one transaction,
-// sent in one pipeline:
+// sent in one pipeline, with one Sync:
+//
+//	BEGIN; <take the rows>; <first's>; <second's>; ...; COMMIT    Sync
+//
+// When every statement succeeds, which is almost always (an Update's
+// function read what it needs first, and its statements only guard
+// against what changed since), the batch pays for one round trip and one
+// commit (one flush to disk) between all its Updates, and PostgreSQL for
+// no subtransaction. When one fails, PostgreSQL skips the rest up to the
+// Sync and the transaction rolls back, undoing what the Updates before it
+// did: the batch runs again, each Update in a section of its own:
 //
 //	BEGIN; <take the rows>; SAVEPOINT item         Sync
 //	ROLLBACK TO SAVEPOINT item; <first's>; RELEASE SAVEPOINT item; SAVEPOINT item    Sync
@@ -30,20 +40,23 @@ import (
 //	...
 //	ROLLBACK TO SAVEPOINT item; COMMIT             Sync
 //
-// After a statement fails, PostgreSQL skips the rest of its section up to
-// the Sync, and leaves the transaction aborted; the next section's
+// After a statement fails there, PostgreSQL skips the rest of its section
+// up to the Sync, and leaves the transaction aborted; the next section's
 // ROLLBACK TO then undoes what the failed one did, and nothing else, and
 // ends the abort. After a section that succeeded, ROLLBACK TO goes back to
 // the savepoint just set, which undoes nothing. So each Update succeeds or
-// fails alone, as in a transaction of its own, while the batch pays for
-// one round trip and one commit (one flush to disk) between them all.
+// fails alone, as in a transaction of its own. (An Update that failed the
+// first run with a conflict, a lock not taken in time or a deadlock, does
+// not run in the sections: it reports the conflict, and Update runs it
+// again alone.)
 //
-// Before any section, a batch of several Updates takes the rows that their
-// statements lock (sqlstore.LockPlanner): users by id, then accounts in
-// AccountKey.Less order, as a transaction of its own takes them. So two
-// batches, of one server or of several on one database, never wait on
-// each other in a cycle, which PostgreSQL would break only after
-// deadlock_timeout (a second by default) by failing one of them.
+// Before any Update's statements, a batch of several Updates takes the
+// rows that their statements lock (sqlstore.LockPlanner): users by id,
+// then accounts in AccountKey.Less order, as a transaction of its own
+// takes them. So two batches, of one server or of several on one
+// database, never wait on each other in a cycle, which PostgreSQL would
+// break only after deadlock_timeout (a second by default) by failing one
+// of them.
 
 // errNeedsConn is what a recording txConn (one without a connection)
 // answers a statement whose answer the function waits for: such a
@@ -56,10 +69,10 @@ var errStoreClosed = errors.New("postgres: the store is closed")
 
 // Bounds of batching.
 const (
-	// maxBatchItems bounds the Updates of one batch. Each section that
-	// writes is a subtransaction with an id of its own, which PostgreSQL
-	// caches for 64 subtransactions of a transaction; past that, every
-	// snapshot taken meanwhile costs more.
+	// maxBatchItems bounds the Updates of one batch. When a batch runs in
+	// sections, each section that writes is a subtransaction with an id of
+	// its own, which PostgreSQL caches for 64 subtransactions of a
+	// transaction; past that, every snapshot taken meanwhile costs more.
 	maxBatchItems = 32
 	// batchQueueLen bounds the Updates waiting for a batch; past it, an
 	// Update waits to be queued (or for its context to end).
@@ -102,6 +115,7 @@ const (
 	sqlRollbackTo = "ROLLBACK TO SAVEPOINT item"
 	sqlRelease    = "RELEASE SAVEPOINT item"
 	sqlCommit     = "COMMIT"
+	sqlRollback   = "ROLLBACK"
 )
 
 // batchItem is one Update's held-back statements, waiting for a batch.
@@ -133,6 +147,7 @@ type batcher struct {
 	closing sync.Once
 	batches atomic.Int64 // batches run
 	batched atomic.Int64 // Updates in them
+	split   atomic.Int64 // batches whose one transaction failed, run again in sections
 }
 
 func newBatcher(db *sql.DB) *batcher {
@@ -249,7 +264,9 @@ func (b *batcher) runBatch(batch []*batchItem) {
 				conn.Close(context.WithoutCancel(ctx))
 			}
 		}()
-		postBatch(ctx, conn, live, results)
+		if postBatch(ctx, conn, live, results) {
+			b.split.Add(1)
+		}
 	})
 	for i, it := range live {
 		if err != nil { // no connection: nothing was sent
@@ -281,8 +298,9 @@ func (b *batcher) withConn(ctx context.Context, fn func(*pgx.Conn)) error {
 // postBatch runs the batch's items in one transaction on conn (see the
 // comment at the top of this file), and sets each one's result. Every
 // result starts as "not run, run again": an item succeeds only when its
-// section and the COMMIT after it were answered without an error.
-func postBatch(ctx context.Context, conn *pgx.Conn, batch []*batchItem, results []batchResult) {
+// statements and the COMMIT after them were answered without an error.
+// split reports that the batch ran again in sections.
+func postBatch(ctx context.Context, conn *pgx.Conn, batch []*batchItem, results []batchResult) (split bool) {
 	for i := range results { // never seen: every path below sets its results
 		results[i] = batchResult{err: &unstartedError{errNotRun}}
 	}
@@ -296,7 +314,7 @@ func postBatch(ctx context.Context, conn *pgx.Conn, batch []*batchItem, results 
 		sd, err := conn.Prepare(ctx, q, q)
 		if err != nil {
 			setAll(results, batchResult{err: &unstartedError{err}})
-			return
+			return false
 		}
 		frames[q] = sd
 	}
@@ -311,21 +329,203 @@ func postBatch(ctx context.Context, conn *pgx.Conn, batch []*batchItem, results 
 			results[i] = batchResult{err: onErrorOf(it.later[len(v)], err)}
 		default:
 			setAll(results, batchResult{err: &unstartedError{err}})
-			return
+			return false
 		}
 	}
 	if !slices.Contains(state, itemSent) {
-		return
+		return false
 	}
-	locks, err := encode(ctx, conn, lockStatements(batch, state))
-	if err != nil {
-		setAll(results, batchResult{err: &unstartedError{err}})
-		return
+	sent := &sentBatch{ctx: ctx, conn: conn, frames: frames, items: batch, values: values, state: state, results: results}
+	split = sent.postWhole()
+	if split && slices.Contains(state, itemSent) {
+		sent.postSections()
 	}
+	return split
+}
 
-	p := conn.PgConn().StartPipeline(ctx)
+// sentBatch is a batch on its way: its items, their statements prepared
+// and encoded, and where each item is.
+type sentBatch struct {
+	ctx     context.Context
+	conn    *pgx.Conn
+	frames  map[string]*pgconn.StatementDescription // BEGIN, SAVEPOINT and the others, prepared
+	items   []*batchItem
+	values  [][]encoded // each item's statements
+	state   []itemState
+	results []batchResult
+}
+
+// lost sets the result of every item whose statements went with COMMIT
+// and were not seen to fail, when the connection fails: unknown, for
+// COMMIT may have run, or "run again" when nothing ran.
+func (b *sentBatch) lost(err error, nothingRan bool) {
+	r := batchResult{err: err, committing: true}
+	if nothingRan {
+		r = batchResult{err: &unstartedError{err}}
+	}
+	for i := range b.items {
+		if b.state[i] == itemSent || b.state[i] == itemPassed {
+			b.results[i] = r
+		}
+	}
+}
+
+// pipeline starts a pipeline on b's connection, and returns it with a
+// function that sends one of b's frames on it.
+func (b *sentBatch) pipeline() (p *pgconn.Pipeline, frame func(q string)) {
+	p = b.conn.PgConn().StartPipeline(b.ctx)
+	return p, func(q string) { sendStatement(p, encoded{sd: b.frames[q]}) }
+}
+
+// postWhole sends the items to send (state itemSent) in one transaction
+// without savepoints, with one Sync, and reads the answers. It reports
+// rerun when a statement of an item failed in the database: the
+// transaction then rolled back, and the items left in state itemSent are
+// to run again in sections.
+func (b *sentBatch) postWhole() (rerun bool) {
+	locks, err := encode(b.ctx, b.conn, lockStatements(b.items, b.state))
+	if err != nil {
+		setAll(b.results, batchResult{err: &unstartedError{err}})
+		return false
+	}
+	// answers lists, in order, whose each answer is: an item's statement,
+	// or the frame's (item -1).
+	type answer struct {
+		item int
+		q    *queued
+	}
+	answers := make([]answer, 0, 3+len(locks)+8*len(b.items))
+	p, frame := b.pipeline()
 	defer p.Close()
-	frame := func(q string) { sendStatement(p, encoded{sd: frames[q]}) }
+	frame(beginUpdate)
+	frame(sqlLockTimeout)
+	for _, e := range locks {
+		sendStatement(p, e)
+	}
+	for range 2 + len(locks) {
+		answers = append(answers, answer{item: -1})
+	}
+	for i, it := range b.items {
+		if b.state[i] != itemSent {
+			continue
+		}
+		for k, e := range b.values[i] {
+			sendStatement(p, e)
+			answers = append(answers, answer{item: i, q: &it.later[k]})
+		}
+	}
+	frame(sqlCommit)
+	answers = append(answers, answer{item: -1})
+	p.SendPipelineSync()
+	if err := p.Flush(); err != nil {
+		b.lost(err, pgconn.SafeToRetry(err)) // safe: nothing was written
+		return false
+	}
+	scanErrs := make([]error, len(b.items))
+	var tag pgconn.CommandTag
+	for n, a := range answers {
+		var err error
+		tag, err = readAnswer(p, b.conn, a.q)
+		switch {
+		case err == nil:
+		case errors.Is(err, errScan): // the statement ran: its item commits with the rest
+			if scanErrs[a.item] == nil {
+				scanErrs[a.item] = onErrorOf(*a.q, err)
+			}
+		case !statementError(err):
+			// PostgreSQL answers in order, and a FATAL error is its last
+			// answer: in place of an answer before COMMIT's, it means that
+			// COMMIT did not run.
+			b.lost(err, n < len(answers)-1 && nothingRan(err))
+			return false
+		default:
+			return b.abortWhole(p, a.item, a.q, err)
+		}
+	}
+	// COMMIT was answered: the Sync's answer, or its failure, changes
+	// nothing (a connection left busy is closed by withConn).
+	_, _ = p.GetResults()
+	outcome := batchResult{}
+	if tag.String() != "COMMIT" { // ROLLBACK: never seen without a failure first
+		outcome = batchResult{err: errCommitRolledBack}
+	}
+	for i := range b.items {
+		switch {
+		case b.state[i] != itemSent:
+		case scanErrs[i] != nil:
+			b.results[i], b.state[i] = batchResult{err: scanErrs[i], committing: true}, itemFailed
+		default:
+			b.results[i], b.state[i] = outcome, itemPassed
+		}
+	}
+	return false
+}
+
+// abortWhole ends a batch sent whole after its statement q, of the item
+// numbered item (-1: the frame's), failed with err in the database,
+// which then skipped the rest, COMMIT too, and aborted the transaction.
+// It rolls the transaction back, and reports rerun as postWhole does.
+func (b *sentBatch) abortWhole(p *pgconn.Pipeline, item int, q *queued, err error) (rerun bool) {
+	_, syncErr := p.GetResults()
+	if syncErr == nil {
+		syncErr = p.Close()
+	}
+	if syncErr == nil {
+		syncErr = b.conn.PgConn().Exec(b.ctx, sqlRollback).Close()
+	}
+	if syncErr != nil {
+		// An aborted transaction never commits: nothing of it ran.
+		b.lost(syncErr, true)
+		return false
+	}
+	switch {
+	case item < 0:
+		// BEGIN, taking the rows (a deadlock with a transaction of its
+		// own, say) or COMMIT failed: so would every item, in sections.
+		for i := range b.items {
+			if b.state[i] == itemSent {
+				b.results[i], b.state[i] = batchResult{err: err}, itemFailed
+			}
+		}
+		return false
+	case item == slices.Index(b.state, itemSent) || conflict(onErrorOf(*q, err)):
+		// The first item's statements met no other item's: its failure is
+		// the one it would meet in a section. And after a conflict (a lock
+		// not taken in time, a deadlock, a key taken meanwhile) Update runs
+		// the item again alone, rather than the sections wait for the
+		// same lock again.
+		b.results[item], b.state[item] = batchResult{err: onErrorOf(*q, err)}, itemFailed
+	}
+	return true
+}
+
+// readAnswer reads the answer of the next statement of p, scanning its row
+// into q's destinations as readResult does.
+func readAnswer(p *pgconn.Pipeline, conn *pgx.Conn, q *queued) (pgconn.CommandTag, error) {
+	r, err := p.GetResults()
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	rr, ok := r.(*pgconn.ResultReader)
+	if !ok { // a Sync, or nothing: never before the statements' answers
+		return pgconn.CommandTag{}, fmt.Errorf("postgres: a batch's answers ended early (%T)", r)
+	}
+	return readResult(rr, conn, q)
+}
+
+// postSections sends the items to send (state itemSent) in one
+// transaction, each in a section of its own (see the comment at the top of
+// this file), and reads the answers.
+func (b *sentBatch) postSections() {
+	batch, state, values, results := b.items, b.state, b.values, b.results
+	locks, err := encode(b.ctx, b.conn, lockStatements(batch, state))
+	if err != nil {
+		b.lost(err, true)
+		return
+	}
+	conn := b.conn
+	p, frame := b.pipeline()
+	defer p.Close()
 	frame(beginUpdate)
 	frame(sqlLockTimeout)
 	for _, e := range locks {
@@ -348,22 +548,8 @@ func postBatch(ctx context.Context, conn *pgx.Conn, batch []*batchItem, results 
 	frame(sqlRollbackTo)
 	frame(sqlCommit)
 	p.SendPipelineSync()
-	// lost sets the result of every item whose section went with COMMIT
-	// and was not seen to fail, when the connection fails: unknown, for
-	// COMMIT may have run, or "run again" when nothing ran.
-	lost := func(err error, nothingRan bool) {
-		r := batchResult{err: err, committing: true}
-		if nothingRan {
-			r = batchResult{err: &unstartedError{err}}
-		}
-		for i := range batch {
-			if state[i] == itemSent || state[i] == itemPassed {
-				results[i] = r
-			}
-		}
-	}
 	if err := p.Flush(); err != nil {
-		lost(err, pgconn.SafeToRetry(err)) // safe: nothing was written
+		b.lost(err, pgconn.SafeToRetry(err)) // safe: nothing was written
 		return
 	}
 	// A FATAL error first means that nothing ran (see nothingRan). A
@@ -378,7 +564,7 @@ func postBatch(ctx context.Context, conn *pgx.Conn, batch []*batchItem, results 
 				}
 			}
 		} else {
-			lost(err, nothingRan(err))
+			b.lost(err, nothingRan(err))
 		}
 		return
 	}
@@ -396,7 +582,7 @@ func postBatch(ctx context.Context, conn *pgx.Conn, batch []*batchItem, results 
 			// PostgreSQL answers in order, and a FATAL error is its last
 			// answer: in place of this section's, it means that COMMIT,
 			// further on, did not run.
-			lost(err, isFatal(err))
+			b.lost(err, isFatal(err))
 			return
 		default:
 			state[i] = itemPassed

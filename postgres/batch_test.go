@@ -68,6 +68,12 @@ func TestBatchItemsSucceedOrFailAlone(t *testing.T) {
 	if body := storetest.StoredBody(t, s, a.ID, "last"); body != "0.00" {
 		t.Errorf("answer stored under the last key %q, want 0.00", body)
 	}
+	// Sent whole first, the batch failed at the overdraft, undoing the
+	// first payment, and ran again in sections: the first payment's
+	// balances above were posted once.
+	if st := s.Stats(); st.SplitBatches != 1 {
+		t.Errorf("stats %+v: want the batch run again in sections once", st)
+	}
 	storetest.AssertLedger(t, s)
 }
 
@@ -185,6 +191,9 @@ func TestPaymentsAreBatched(t *testing.T) {
 	if st.Batches >= st.Batched {
 		t.Errorf("%d batches for %d payments: none shared a batch", st.Batches, st.Batched)
 	}
+	if st.SplitBatches != 0 {
+		t.Errorf("%d batches of payments that all succeed ran again in sections", st.SplitBatches)
+	}
 	t.Logf("stats %+v", st)
 	storetest.AssertLedger(t, s)
 }
@@ -278,6 +287,111 @@ func TestBatchWaitsForARowNoLongerThanItsLockTimeout(t *testing.T) {
 	if got := storetest.CountRows(t, s); fmt.Sprint(got) != fmt.Sprint(before) {
 		t.Errorf("rows %v after the batch, want %v", got, before)
 	}
+}
+
+// TestBatchItemTimingOutOnARowWaitsOnce: an item of a batch sent whole
+// times out on a row that another transaction holds (one that the batch
+// did not take first). The batch rolls back and runs again in sections,
+// without that item: it reports the conflict, for Update to run it alone,
+// instead of making the sections wait for the same row again.
+func TestBatchItemTimingOutOnARowWaitsOnce(t *testing.T) {
+	s, a, b := withTwoUsers(t)
+	c := newUser(3)
+	createUser(t, s, c)
+	storetest.Deposit(t, s, a.ID, 10_00)
+	holding(t, s, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, c.ID)
+	runs := runCounter(t, s)
+	pay := func(t *postgres.TxConn) error {
+		_, err := s.Tx(t).PostLater(ctx, oneLeg(coffer.CardAccount(a.ID), coffer.CardAccount(b.ID), 1_00))
+		return err
+	}
+	touchHeld := func(t *postgres.TxConn) error {
+		runs.count(t)
+		t.ExecLater(nil, "UPDATE users SET pay_failures = pay_failures + 1 WHERE id = $1", c.ID)
+		return nil
+	}
+	errs := s.InOneBatch(ctx, pay, touchHeld, pay)
+	if !postgres.Conflict(errs[1]) {
+		t.Errorf("the item on the held row: %v, want a conflict (lock_timeout)", errs[1])
+	}
+	for _, i := range []int{0, 2} {
+		if errs[i] != nil {
+			t.Errorf("payment %d: %v", i, errs[i])
+		}
+	}
+	if n := runs.n(t); n != 1 {
+		t.Errorf("the item on the held row ran %d times, waiting each time: want once", n)
+	}
+	if got := balance(t, s, coffer.CardAccount(b.ID)); got != 2_00 {
+		t.Errorf("payee's card %d, want 200", got)
+	}
+	if st := s.Stats(); st.SplitBatches != 1 {
+		t.Errorf("stats %+v: want the batch run again in sections once", st)
+	}
+	storetest.AssertLedger(t, s)
+}
+
+// TestBatchFirstItemFailingRunsOnce: when the first item of a batch sent
+// whole fails, no other item's statement ran before it: its failure
+// stands, and only the others run again, in sections.
+func TestBatchFirstItemFailingRunsOnce(t *testing.T) {
+	s, a, b := withTwoUsers(t)
+	storetest.Deposit(t, s, a.ID, 10_00)
+	runs := runCounter(t, s)
+	fail := func(t *postgres.TxConn) error {
+		runs.count(t)
+		t.ExecLater(nil, "SELECT 1 / 0")
+		return nil
+	}
+	pay := func(t *postgres.TxConn) error {
+		_, err := s.Tx(t).PostLater(ctx, oneLeg(coffer.CardAccount(a.ID), coffer.CardAccount(b.ID), 1_00))
+		return err
+	}
+	errs := s.InOneBatch(ctx, fail, pay, pay)
+	if errs[0] == nil {
+		t.Error("the division by zero posted")
+	}
+	for _, i := range []int{1, 2} {
+		if errs[i] != nil {
+			t.Errorf("payment %d: %v", i, errs[i])
+		}
+	}
+	if n := runs.n(t); n != 1 {
+		t.Errorf("the failing item ran %d times, want once", n)
+	}
+	if got := balance(t, s, coffer.CardAccount(b.ID)); got != 2_00 {
+		t.Errorf("payee's card %d, want 200", got)
+	}
+	storetest.AssertLedger(t, s)
+}
+
+// runs counts the runs of a batch's item in a sequence, which no
+// rollback undoes.
+type runs struct{ s *postgres.Store }
+
+func runCounter(t *testing.T, s *postgres.Store) runs {
+	t.Helper()
+	if _, err := s.DB().Exec("CREATE SEQUENCE item_runs"); err != nil {
+		t.Fatal(err)
+	}
+	return runs{s}
+}
+
+// count makes the item run on t count once each time it runs.
+func (r runs) count(t *postgres.TxConn) { t.ExecLater(nil, "SELECT nextval('item_runs')") }
+
+// n is how many times the item ran.
+func (r runs) n(t *testing.T) int64 {
+	t.Helper()
+	var n int64
+	var called bool
+	if err := r.s.DB().QueryRow("SELECT last_value, is_called FROM item_runs").Scan(&n, &called); err != nil {
+		t.Fatal(err)
+	}
+	if !called {
+		return 0
+	}
+	return n
 }
 
 // TestUpdateAfterCloseEnds: an Update that would join a batch, called

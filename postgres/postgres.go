@@ -117,13 +117,14 @@ type Stats struct {
 	GaveUp          int64 // Updates that failed after MaxTries conflicting tries
 	Batches         int64 // batches posted (see batch.go)
 	Batched         int64 // Updates posted in them: Batched / Batches is the mean batch
+	SplitBatches    int64 // batches whose one transaction failed at an Update's statement: the others ran again in sections
 }
 
 // Stats returns the counts since Open.
 func (s *Store) Stats() Stats {
 	st := Stats{ConflictRetries: s.conflictRetries.Load(), ConnRetries: s.connRetries.Load(), GaveUp: s.gaveUp.Load()}
 	if s.batch != nil {
-		st.Batches, st.Batched = s.batch.batches.Load(), s.batch.batched.Load()
+		st.Batches, st.Batched, st.SplitBatches = s.batch.batches.Load(), s.batch.batched.Load(), s.batch.split.Load()
 	}
 	return st
 }
