@@ -45,10 +45,11 @@ import (
 // ROLLBACK TO then undoes what the failed one did, and nothing else, and
 // ends the abort. After a section that succeeded, ROLLBACK TO goes back to
 // the savepoint just set, which undoes nothing. So each Update succeeds or
-// fails alone, as in a transaction of its own. (An Update that failed the
-// first run with a conflict, a lock not taken in time or a deadlock, does
-// not run in the sections: it reports the conflict, and Update runs it
-// again alone.)
+// fails alone, as in a transaction of its own. The Update whose statement
+// failed the whole run does not run in the sections when it was the first
+// of the batch (no other's statement came before it: its failure stands)
+// or when it met a conflict, a lock not taken in time or a deadlock (it
+// reports the conflict, and Update runs it again alone).
 //
 // Before any Update's statements, a batch of several Updates takes the
 // rows that their statements lock (sqlstore.LockPlanner): users by id,
@@ -295,11 +296,12 @@ func (b *batcher) withConn(ctx context.Context, fn func(*pgx.Conn)) error {
 	})
 }
 
-// postBatch runs the batch's items in one transaction on conn (see the
-// comment at the top of this file), and sets each one's result. Every
-// result starts as "not run, run again": an item succeeds only when its
-// statements and the COMMIT after them were answered without an error.
-// split reports that the batch ran again in sections.
+// postBatch runs the batch's items on conn, whole and, if a statement
+// failed, again in sections (see the comment at the top of this file), and
+// sets each one's result. Every result starts as "not run, run again": an
+// item succeeds only when its statements and the COMMIT after them were
+// answered without an error. split reports that items ran again in
+// sections.
 func postBatch(ctx context.Context, conn *pgx.Conn, batch []*batchItem, results []batchResult) (split bool) {
 	for i := range results { // never seen: every path below sets its results
 		results[i] = batchResult{err: &unstartedError{errNotRun}}
@@ -336,11 +338,15 @@ func postBatch(ctx context.Context, conn *pgx.Conn, batch []*batchItem, results 
 		return false
 	}
 	sent := &sentBatch{ctx: ctx, conn: conn, frames: frames, items: batch, values: values, state: state, results: results}
-	split = sent.postWhole()
-	if split && slices.Contains(state, itemSent) {
-		sent.postSections()
+	if !sent.postWhole() || !slices.Contains(state, itemSent) {
+		return false
 	}
-	return split
+	// The sections are a run of their own: batchTimeout again.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
+	defer cancel()
+	sent.ctx = ctx
+	sent.postSections()
+	return true
 }
 
 // sentBatch is a batch on its way: its items, their statements prepared
@@ -385,7 +391,7 @@ func (b *sentBatch) pipeline() (p *pgconn.Pipeline, frame func(q string)) {
 func (b *sentBatch) postWhole() (rerun bool) {
 	locks, err := encode(b.ctx, b.conn, lockStatements(b.items, b.state))
 	if err != nil {
-		setAll(b.results, batchResult{err: &unstartedError{err}})
+		b.lost(err, true) // nothing was sent
 		return false
 	}
 	// answers lists, in order, whose each answer is: an item's statement,
@@ -478,8 +484,7 @@ func (b *sentBatch) abortWhole(p *pgconn.Pipeline, item int, q *queued, err erro
 		b.lost(syncErr, true)
 		return false
 	}
-	switch {
-	case item < 0:
+	if item < 0 {
 		// BEGIN, taking the rows (a deadlock with a transaction of its
 		// own, say) or COMMIT failed: so would every item, in sections.
 		for i := range b.items {
@@ -488,13 +493,15 @@ func (b *sentBatch) abortWhole(p *pgconn.Pipeline, item int, q *queued, err erro
 			}
 		}
 		return false
-	case item == slices.Index(b.state, itemSent) || conflict(onErrorOf(*q, err)):
-		// The first item's statements met no other item's: its failure is
-		// the one it would meet in a section. And after a conflict (a lock
-		// not taken in time, a deadlock, a key taken meanwhile) Update runs
-		// the item again alone, rather than the sections wait for the
-		// same lock again.
-		b.results[item], b.state[item] = batchResult{err: onErrorOf(*q, err)}, itemFailed
+	}
+	// The first item's statements met no other item's: its failure is the
+	// one it would meet in a section. After a conflict (a lock not taken in
+	// time, a deadlock, a key taken meanwhile) Update runs the item again
+	// alone, rather than the sections wait for the same lock again. Any
+	// other item runs again in its section: its failure may have come from
+	// an item before it, now rolled back.
+	if err := onErrorOf(*q, err); item == slices.Index(b.state, itemSent) || conflict(err) {
+		b.results[item], b.state[item] = batchResult{err: err}, itemFailed
 	}
 	return true
 }
@@ -608,7 +615,7 @@ type itemState int
 
 const (
 	itemNotSent itemState = iota // failed before the pipeline, or skipped
-	itemSent                     // its section is in the pipeline
+	itemSent                     // its statements are in the pipeline
 	itemFailed                   // its section failed, or its answer could not be read
 	itemPassed                   // its section succeeded: it waits for COMMIT
 )

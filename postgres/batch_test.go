@@ -362,6 +362,18 @@ func TestBatchFirstItemFailingRunsOnce(t *testing.T) {
 	if got := balance(t, s, coffer.CardAccount(b.ID)); got != 2_00 {
 		t.Errorf("payee's card %d, want 200", got)
 	}
+	if st := s.Stats(); st.SplitBatches != 1 {
+		t.Errorf("stats %+v: want the two payments run again in sections", st)
+	}
+	if errs := s.InOneBatch(ctx, fail); errs[0] == nil {
+		t.Error("the division by zero alone posted")
+	}
+	if n := runs.n(t); n != 2 {
+		t.Errorf("the failing item alone: %d runs in all, want 2", n)
+	}
+	if st := s.Stats(); st.SplitBatches != 1 {
+		t.Errorf("stats %+v: a batch of one failing item has nothing to run again", st)
+	}
 	storetest.AssertLedger(t, s)
 }
 

@@ -1,8 +1,8 @@
 // Package postgres is Coffer's production store: PostgreSQL through pgx
 // and database/sql, shared by any number of servers.
 //
-// Every Update is one READ COMMITTED transaction, or one savepoint of a
-// batch's transaction that it shares with others (see batch.go), where it
+// Every Update is one READ COMMITTED transaction, or a part of a batch's
+// transaction that it shares with others (see batch.go), where it
 // succeeds or fails as alone. Balances need no stronger isolation:
 // sqlstore posts a payment's accounts in one fixed order, each with an
 // UPDATE that refuses to overdraw a user account (a condition, or the
@@ -16,7 +16,8 @@
 // The package keeps to what distributed PostgreSQL-compatible engines
 // (Citus, YugabyteDB) support: no advisory locks, no reliance on the order
 // of identity values for correctness, retries of the whole transaction.
-// Batches use savepoints and pipelines; on those engines that is untested,
+// Batches use pipelines, and savepoints when one of their Updates fails; on
+// those engines that is untested,
 // and batching=off in the connection string turns them off.
 package postgres
 
@@ -65,8 +66,7 @@ type Options struct {
 	// NoBatching runs every Update in a transaction of its own. By
 	// default an Update that needs no answer before its end (a transfer,
 	// a top-up) joins a batch: one transaction, one round trip and one
-	// commit for every such Update waiting, each in a savepoint of its
-	// own (see batch.go). A connection string that asks pgx for another
+	// commit for every such Update waiting (see batch.go). A connection string that asks pgx for another
 	// default_query_exec_mode than cache_statement turns batching off.
 	NoBatching bool
 }
@@ -117,7 +117,7 @@ type Stats struct {
 	GaveUp          int64 // Updates that failed after MaxTries conflicting tries
 	Batches         int64 // batches posted (see batch.go)
 	Batched         int64 // Updates posted in them: Batched / Batches is the mean batch
-	SplitBatches    int64 // batches whose one transaction failed at an Update's statement: the others ran again in sections
+	SplitBatches    int64 // batches that failed whole at an Update's statement and ran again in sections
 }
 
 // Stats returns the counts since Open.
@@ -179,8 +179,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 			RefuseIf: "coffer_refuse_if", Refused: refused, Blob: "BYTEA"},
 		maxTries: opts.MaxTries,
 	}
-	// A batch is sent as prepared statements, each with a Sync after it:
-	// the pgx mode that caches prepared statements, and no other (the
+	// A batch is sent as statements prepared on its connection: the pgx
+	// mode that caches prepared statements, and no other (the
 	// others are for poolers that do not keep prepared statements).
 	if !opts.NoBatching && cfg.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
 		s.batch = newBatcher(db)
