@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 
 	"coffer"
 	"coffer/sqlstore"
@@ -90,6 +91,10 @@ func (s *Store) InOneBatchCommitting(ctx context.Context, fns ...func(*TxConn) e
 
 // Tx is the coffer.Tx that Update hands its function, over t.
 func (s *Store) Tx(t *TxConn) coffer.Tx { return sqlstore.NewTx(t, s.dialect) }
+
+// RanNothing reports whether err says that nothing of an Update ran
+// (unstartedError), so that Update runs it again.
+func RanNothing(err error) bool { return errors.As(err, new(*unstartedError)) }
 
 // Conflict is conflict: an error after which Update runs its function again.
 func Conflict(err error) bool { return conflict(err) }
