@@ -476,7 +476,7 @@ func (b *sentBatch) abortWhole(p *pgconn.Pipeline, item int, q *queued, err erro
 	if syncErr == nil {
 		syncErr = p.Close()
 	}
-	if syncErr == nil {
+	if syncErr == nil && b.conn.PgConn().TxStatus() != 'I' { // not after a failed COMMIT, which ended it
 		syncErr = b.conn.PgConn().Exec(b.ctx, sqlRollback).Close()
 	}
 	if syncErr != nil {
