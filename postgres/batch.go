@@ -376,11 +376,23 @@ func (b *sentBatch) lost(err error, nothingRan bool) {
 	}
 }
 
-// pipeline starts a pipeline on b's connection, and returns it with a
-// function that sends one of b's frames on it.
-func (b *sentBatch) pipeline() (p *pgconn.Pipeline, frame func(q string)) {
+// begin starts a pipeline on b's connection and sends on it BEGIN, the
+// lock timeout and the statements that take the rows of the items to send
+// (state itemSent), of which it returns the number (sent). frame sends one
+// of b's frames on p. On an error nothing was sent, and p is nil.
+func (b *sentBatch) begin() (p *pgconn.Pipeline, frame func(q string), sent int, err error) {
+	locks, err := encode(b.ctx, b.conn, lockStatements(b.items, b.state))
+	if err != nil {
+		return nil, nil, 0, err
+	}
 	p = b.conn.PgConn().StartPipeline(b.ctx)
-	return p, func(q string) { sendStatement(p, encoded{sd: b.frames[q]}) }
+	frame = func(q string) { sendStatement(p, encoded{sd: b.frames[q]}) }
+	frame(beginUpdate)
+	frame(sqlLockTimeout)
+	for _, e := range locks {
+		sendStatement(p, e)
+	}
+	return p, frame, 2 + len(locks), nil
 }
 
 // postWhole sends the items to send (state itemSent) in one transaction
@@ -389,26 +401,20 @@ func (b *sentBatch) pipeline() (p *pgconn.Pipeline, frame func(q string)) {
 // transaction then rolled back, and the items left in state itemSent are
 // to run again in sections.
 func (b *sentBatch) postWhole() (rerun bool) {
-	locks, err := encode(b.ctx, b.conn, lockStatements(b.items, b.state))
+	p, frame, framed, err := b.begin()
 	if err != nil {
 		b.lost(err, true) // nothing was sent
 		return false
 	}
+	defer p.Close()
 	// answers lists, in order, whose each answer is: an item's statement,
 	// or the frame's (item -1).
 	type answer struct {
 		item int
 		q    *queued
 	}
-	answers := make([]answer, 0, 3+len(locks)+8*len(b.items))
-	p, frame := b.pipeline()
-	defer p.Close()
-	frame(beginUpdate)
-	frame(sqlLockTimeout)
-	for _, e := range locks {
-		sendStatement(p, e)
-	}
-	for range 2 + len(locks) {
+	answers := make([]answer, 0, framed+1+8*len(b.items))
+	for range framed {
 		answers = append(answers, answer{item: -1})
 	}
 	for i, it := range b.items {
@@ -525,19 +531,13 @@ func readAnswer(p *pgconn.Pipeline, conn *pgx.Conn, q *queued) (pgconn.CommandTa
 // this file), and reads the answers.
 func (b *sentBatch) postSections() {
 	batch, state, values, results := b.items, b.state, b.values, b.results
-	locks, err := encode(b.ctx, b.conn, lockStatements(batch, state))
+	p, frame, _, err := b.begin()
 	if err != nil {
-		b.lost(err, true)
+		b.lost(err, true) // nothing was sent
 		return
 	}
-	conn := b.conn
-	p, frame := b.pipeline()
 	defer p.Close()
-	frame(beginUpdate)
-	frame(sqlLockTimeout)
-	for _, e := range locks {
-		sendStatement(p, e)
-	}
+	conn := b.conn
 	frame(sqlSavepoint)
 	p.SendPipelineSync()
 	for i := range batch {

@@ -107,10 +107,7 @@ func TestBatchItemFailingBeforeItsAnswer(t *testing.T) {
 			t.QueryRowLater(nil, []any{&one}, nil, "SELECT 1 WHERE false")
 			return nil
 		},
-		func(t *postgres.TxConn) error {
-			_, err := s.Tx(t).PostLater(ctx, oneLeg(coffer.CardAccount(a.ID), coffer.CardAccount(b.ID), 1_00))
-			return err
-		},
+		cardToCard(s, a, b, 1_00),
 	)
 	for i, err := range errs[:3] {
 		if err == nil {
@@ -301,10 +298,7 @@ func TestBatchItemTimingOutOnARowWaitsOnce(t *testing.T) {
 	storetest.Deposit(t, s, a.ID, 10_00)
 	holding(t, s, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, c.ID)
 	runs := runCounter(t, s)
-	pay := func(t *postgres.TxConn) error {
-		_, err := s.Tx(t).PostLater(ctx, oneLeg(coffer.CardAccount(a.ID), coffer.CardAccount(b.ID), 1_00))
-		return err
-	}
+	pay := cardToCard(s, a, b, 1_00)
 	touchHeld := func(t *postgres.TxConn) error {
 		runs.count(t)
 		t.ExecLater(nil, "UPDATE users SET pay_failures = pay_failures + 1 WHERE id = $1", c.ID)
@@ -343,10 +337,7 @@ func TestBatchFirstItemFailingRunsOnce(t *testing.T) {
 		t.ExecLater(nil, "SELECT 1 / 0")
 		return nil
 	}
-	pay := func(t *postgres.TxConn) error {
-		_, err := s.Tx(t).PostLater(ctx, oneLeg(coffer.CardAccount(a.ID), coffer.CardAccount(b.ID), 1_00))
-		return err
-	}
+	pay := cardToCard(s, a, b, 1_00)
 	errs := s.InOneBatch(ctx, fail, pay, pay)
 	if errs[0] == nil {
 		t.Error("the division by zero posted")
@@ -375,6 +366,14 @@ func TestBatchFirstItemFailingRunsOnce(t *testing.T) {
 		t.Errorf("stats %+v: a batch of one failing item has nothing to run again", st)
 	}
 	storetest.AssertLedger(t, s)
+}
+
+// cardToCard is a batch's item that pays amount fen from a's card to b's.
+func cardToCard(s *postgres.Store, a, b *coffer.User, amount int64) func(*postgres.TxConn) error {
+	return func(t *postgres.TxConn) error {
+		_, err := s.Tx(t).PostLater(ctx, oneLeg(coffer.CardAccount(a.ID), coffer.CardAccount(b.ID), amount))
+		return err
+	}
 }
 
 // runs counts the runs of a batch's item in a sequence, which no

@@ -27,10 +27,7 @@ func TestBatchConnectionLostBeforeCommitRunsAgain(t *testing.T) {
 	createUser(t, s, c)
 	storetest.Deposit(t, s, a.ID, 10_00)
 	holding(t, s, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, c.ID)
-	pay := func(t *postgres.TxConn) error {
-		_, err := s.Tx(t).PostLater(ctx, oneLeg(coffer.CardAccount(a.ID), coffer.CardAccount(b.ID), 1_00))
-		return err
-	}
+	pay := cardToCard(s, a, b, 1_00)
 	touchHeld := func(t *postgres.TxConn) error {
 		t.ExecLater(nil, "UPDATE users SET pay_failures = pay_failures WHERE id = $1", c.ID)
 		return nil
@@ -104,10 +101,7 @@ func TestBatchCommitFailingFailsEveryItemOnce(t *testing.T) {
 		}
 	}
 	runs := runCounter(t, s)
-	pay := func(t *postgres.TxConn) error {
-		_, err := s.Tx(t).PostLater(ctx, oneLeg(coffer.CardAccount(a.ID), coffer.CardAccount(b.ID), 1_00))
-		return err
-	}
+	pay := cardToCard(s, a, b, 1_00)
 	refused := func(t *postgres.TxConn) error {
 		runs.count(t)
 		t.ExecLater(nil, "INSERT INTO commit_refused VALUES (1)")
@@ -155,10 +149,7 @@ func TestBatchCommitFailingFailsEveryItemOnce(t *testing.T) {
 func TestBatchMissingRowCommitsOnceAfterASplit(t *testing.T) {
 	s, a, b := withTwoUsers(t)
 	storetest.Deposit(t, s, a.ID, 10_00)
-	pay := func(t *postgres.TxConn) error {
-		_, err := s.Tx(t).PostLater(ctx, oneLeg(coffer.CardAccount(a.ID), coffer.CardAccount(b.ID), 1_00))
-		return err
-	}
+	pay := cardToCard(s, a, b, 1_00)
 	missingRow := func(t *postgres.TxConn) error {
 		t.ExecLater(nil, "UPDATE users SET pay_failures = pay_failures + 1 WHERE id = $1", a.ID)
 		var one int
@@ -213,10 +204,7 @@ func TestBatchFirstItemSentFailingRunsOnce(t *testing.T) {
 		t.ExecLater(nil, "SELECT 1 / 0")
 		return nil
 	}
-	pay := func(t *postgres.TxConn) error {
-		_, err := s.Tx(t).PostLater(ctx, oneLeg(coffer.CardAccount(a.ID), coffer.CardAccount(b.ID), 1_00))
-		return err
-	}
+	pay := cardToCard(s, a, b, 1_00)
 	errs, committing := s.InOneBatchCommitting(ctx, unencodable, fail, pay)
 	if errs[0] == nil || committing[0] {
 		t.Errorf("the argument that cannot be encoded: %v (outcome unknown: %v), want a failure, outcome known", errs[0], committing[0])
