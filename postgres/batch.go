@@ -378,9 +378,9 @@ func (b *sentBatch) lost(err error, nothingRan bool) {
 
 // begin starts a pipeline on b's connection and sends on it BEGIN, the
 // lock timeout and the statements that take the rows of the items to send
-// (state itemSent), of which it returns the number (sent). frame sends one
-// of b's frames on p. On an error nothing was sent, and p is nil.
-func (b *sentBatch) begin() (p *pgconn.Pipeline, frame func(q string), sent int, err error) {
+// (state itemSent): framed statements in all. frame sends one of b's
+// frames on p. On an error nothing was sent, and p is nil.
+func (b *sentBatch) begin() (p *pgconn.Pipeline, frame func(q string), framed int, err error) {
 	locks, err := encode(b.ctx, b.conn, lockStatements(b.items, b.state))
 	if err != nil {
 		return nil, nil, 0, err
