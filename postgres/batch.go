@@ -24,7 +24,7 @@ import (
 // and one goroutine posts every Update waiting there in one transaction,
 // sent in one pipeline, with one Sync:
 //
-//	BEGIN; <take the rows>; <first's>; <second's>; ...; COMMIT    Sync
+//	BEGIN; SET LOCAL lock_timeout; <take the rows>; <first's>; <second's>; ...; COMMIT    Sync
 //
 // When every statement succeeds, which is almost always (an Update's
 // function read what it needs first, and its statements only guard
@@ -34,7 +34,7 @@ import (
 // Sync and the transaction rolls back, undoing what the Updates before it
 // did: the batch runs again, each Update in a section of its own:
 //
-//	BEGIN; <take the rows>; SAVEPOINT item         Sync
+//	BEGIN; SET LOCAL lock_timeout; <take the rows>; SAVEPOINT item    Sync
 //	ROLLBACK TO SAVEPOINT item; <first's>; RELEASE SAVEPOINT item; SAVEPOINT item    Sync
 //	ROLLBACK TO SAVEPOINT item; <second's>; RELEASE SAVEPOINT item; SAVEPOINT item   Sync
 //	...
@@ -478,7 +478,10 @@ func (b *sentBatch) postWhole() (rerun bool) {
 // which then skipped the rest, COMMIT too, and aborted the transaction.
 // It rolls the transaction back, and reports rerun as postWhole does.
 func (b *sentBatch) abortWhole(p *pgconn.Pipeline, item int, q *queued, err error) (rerun bool) {
-	_, syncErr := p.GetResults()
+	r, syncErr := p.GetResults()
+	if _, ok := r.(*pgconn.PipelineSync); !ok && syncErr == nil {
+		syncErr = fmt.Errorf("postgres: a batch's answers after a failure ended without their sync (%T)", r)
+	}
 	if syncErr == nil {
 		syncErr = p.Close()
 	}

@@ -15,21 +15,17 @@ import (
 )
 
 // TestBatchConnectionLostBeforeCommitRunsAgain: the backend of a batch
-// sent whole is terminated while an item in the middle waits for a row
-// that another transaction holds (one the batch did not take first). Its
-// FATAL error comes in place of that item's answer, before COMMIT's: the
+// sent whole is terminated while an item in the middle runs. Its FATAL
+// error comes in place of that item's answer, before COMMIT's: the
 // transaction never committed, and every item must say so, as "nothing
 // ran, run again" (which Update runs again), not as an unknown outcome;
 // and nothing of the batch is written.
 func TestBatchConnectionLostBeforeCommitRunsAgain(t *testing.T) {
 	s, a, b := withTwoUsers(t)
-	c := newUser(3)
-	createUser(t, s, c)
 	storetest.Deposit(t, s, a.ID, 10_00)
-	holding(t, s, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, c.ID)
 	pay := cardToCard(s, a, b, 1_00)
-	touchHeld := func(t *postgres.TxConn) error {
-		t.ExecLater(nil, "UPDATE users SET pay_failures = pay_failures WHERE id = $1", c.ID)
+	sleep := func(t *postgres.TxConn) error {
+		t.ExecLater(nil, "SELECT pg_sleep(5)")
 		return nil
 	}
 	before := storetest.CountRows(t, s)
@@ -39,29 +35,10 @@ func TestBatchConnectionLostBeforeCommitRunsAgain(t *testing.T) {
 	}
 	done := make(chan answer, 1)
 	go func() {
-		errs, committing := s.InOneBatchCommitting(ctx, pay, touchHeld, pay)
+		errs, committing := s.InOneBatchCommitting(ctx, pay, sleep, pay)
 		done <- answer{errs, committing}
 	}()
-	// The batch waits on the row for its lock_timeout at most: terminate it
-	// as soon as it waits.
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		var killed bool
-		if err := s.DB().QueryRow(`SELECT COALESCE(bool_or(pg_terminate_backend(pid)), false) FROM pg_stat_activity
-			WHERE wait_event_type = 'Lock' AND datname = current_database() AND pid <> pg_backend_pid()`).Scan(&killed); err != nil {
-			t.Fatal(err)
-		}
-		if killed {
-			break
-		}
-		select {
-		case got := <-done:
-			t.Fatalf("the batch ended (%v) before its backend, waiting on the held row, was terminated", got.errs)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no backend waited on the held row in 10 s")
-		}
-	}
+	terminateWaiting(t, s, "PgSleep")
 	got := <-done
 	for i, err := range got.errs {
 		if got.committing[i] || !postgres.RanNothing(err) {
@@ -79,6 +56,94 @@ func TestBatchConnectionLostBeforeCommitRunsAgain(t *testing.T) {
 	}
 	if st := s.Stats(); st.SplitBatches != 0 {
 		t.Errorf("stats %+v: a batch that lost its connection ran again in sections", st)
+	}
+}
+
+// TestBatchConnectionLostAtCommitLeavesTheOutcomeUnknown: the backend of
+// a batch is terminated during its COMMIT (a deferred constraint trigger
+// that sleeps there), sent whole or, after a failure, in sections. COMMIT
+// may have run for all the client knows: every item that reached it must
+// say that its outcome is unknown, never "nothing ran" (Update would run
+// again a payment that may be posted); the item that failed in its
+// section keeps its known failure.
+func TestBatchConnectionLostAtCommitLeavesTheOutcomeUnknown(t *testing.T) {
+	s, a, b := withTwoUsers(t)
+	storetest.Deposit(t, s, a.ID, 10_00)
+	for _, q := range []string{
+		`CREATE TABLE commit_marks (id INT)`,
+		`CREATE FUNCTION sleep_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(5); RETURN NULL; END $$`,
+		`CREATE CONSTRAINT TRIGGER sleep_at_commit AFTER INSERT ON commit_marks
+			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION sleep_at_commit()`,
+	} {
+		if _, err := s.DB().Exec(q); err != nil {
+			t.Fatalf("%.40s: %v", q, err)
+		}
+	}
+	pay := cardToCard(s, a, b, 1_00)
+	mark := func(t *postgres.TxConn) error {
+		t.ExecLater(nil, "INSERT INTO commit_marks VALUES (1)")
+		return nil
+	}
+	fail := func(t *postgres.TxConn) error {
+		t.ExecLater(nil, "SELECT 1 / 0")
+		return nil
+	}
+	for _, c := range []struct {
+		name  string
+		items []func(*postgres.TxConn) error
+		known int // the item that fails for certain, or -1
+		split int64
+	}{
+		{"whole", []func(*postgres.TxConn) error{pay, mark, pay}, -1, 0},
+		{"in sections", []func(*postgres.TxConn) error{pay, mark, fail}, 2, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			splitBefore := s.Stats().SplitBatches
+			type answer struct {
+				errs       []error
+				committing []bool
+			}
+			done := make(chan answer, 1)
+			go func() {
+				errs, committing := s.InOneBatchCommitting(ctx, c.items...)
+				done <- answer{errs, committing}
+			}()
+			terminateWaiting(t, s, "PgSleep")
+			got := <-done
+			for i, err := range got.errs {
+				switch {
+				case i == c.known:
+					if pgCode(err) != "22012" || got.committing[i] {
+						t.Errorf("item %d: %v (outcome unknown: %v), want division_by_zero, outcome known", i, err, got.committing[i])
+					}
+				case err == nil || !got.committing[i] || postgres.RanNothing(err):
+					t.Errorf("item %d: %v (outcome unknown: %v), want the lost connection, outcome unknown", i, err, got.committing[i])
+				}
+			}
+			if n := s.Stats().SplitBatches - splitBefore; n != c.split {
+				t.Errorf("%d batches run again in sections, want %d", n, c.split)
+			}
+		})
+	}
+}
+
+// terminateWaiting terminates the backend of the test's database that
+// waits on event (pg_stat_activity's wait_event), as soon as one does.
+func terminateWaiting(t *testing.T, s *postgres.Store, event string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var killed bool
+		if err := s.DB().QueryRow(`SELECT COALESCE(bool_or(pg_terminate_backend(pid)), false) FROM pg_stat_activity
+			WHERE wait_event = $1 AND datname = current_database() AND pid <> pg_backend_pid()`, event).Scan(&killed); err != nil {
+			t.Fatal(err)
+		}
+		if killed {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no backend waited on %s in 10 s", event)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -16,9 +16,9 @@
 // The package keeps to what distributed PostgreSQL-compatible engines
 // (Citus, YugabyteDB) support: no advisory locks, no reliance on the order
 // of identity values for correctness, retries of the whole transaction.
-// Batches use pipelines, and savepoints when one of their Updates fails; on
-// those engines that is untested,
-// and batching=off in the connection string turns them off.
+// Batches use pipelines, and savepoints when one of their Updates fails;
+// on those engines that is untested, and batching=off in the connection
+// string turns them off.
 package postgres
 
 import (
@@ -66,8 +66,9 @@ type Options struct {
 	// NoBatching runs every Update in a transaction of its own. By
 	// default an Update that needs no answer before its end (a transfer,
 	// a top-up) joins a batch: one transaction, one round trip and one
-	// commit for every such Update waiting (see batch.go). A connection string that asks pgx for another
-	// default_query_exec_mode than cache_statement turns batching off.
+	// commit for every such Update waiting (see batch.go). A connection
+	// string that asks pgx for another default_query_exec_mode than
+	// cache_statement turns batching off.
 	NoBatching bool
 }
 
