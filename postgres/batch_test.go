@@ -125,11 +125,7 @@ func TestBatchItemFailingBeforeItsAnswer(t *testing.T) {
 	if errs[4] != nil {
 		t.Errorf("the payment: %v", errs[4])
 	}
-	var failures int
-	if err := s.DB().QueryRow("SELECT pay_failures FROM users WHERE id = $1", a.ID).Scan(&failures); err != nil {
-		t.Fatal(err)
-	}
-	if failures != 0 {
+	if failures := payFailures(t, s, a.ID); failures != 0 {
 		t.Errorf("pay_failures %d: a failed item's statement stayed", failures)
 	}
 	if got := balance(t, s, coffer.CardAccount(b.ID)); got != 1_00 {
@@ -334,8 +330,7 @@ func TestBatchFirstItemFailingRunsOnce(t *testing.T) {
 	runs := runCounter(t, s)
 	fail := func(t *postgres.TxConn) error {
 		runs.count(t)
-		t.ExecLater(nil, "SELECT 1 / 0")
-		return nil
+		return divideByZero(t)
 	}
 	pay := cardToCard(s, a, b, 1_00)
 	errs := s.InOneBatch(ctx, fail, pay, pay)

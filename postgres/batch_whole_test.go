@@ -29,20 +29,10 @@ func TestBatchConnectionLostBeforeCommitRunsAgain(t *testing.T) {
 		return nil
 	}
 	before := storetest.CountRows(t, s)
-	type answer struct {
-		errs       []error
-		committing []bool
-	}
-	done := make(chan answer, 1)
-	go func() {
-		errs, committing := s.InOneBatchCommitting(ctx, pay, sleep, pay)
-		done <- answer{errs, committing}
-	}()
-	terminateWaiting(t, s, "PgSleep")
-	got := <-done
-	for i, err := range got.errs {
-		if got.committing[i] || !postgres.RanNothing(err) {
-			t.Errorf("item %d: %v (outcome unknown: %v), want nothing ran, to run again", i, err, got.committing[i])
+	errs, committing := inOneBatchTerminated(t, s, "PgSleep", pay, sleep, pay)
+	for i, err := range errs {
+		if committing[i] || !postgres.RanNothing(err) {
+			t.Errorf("item %d: %v (outcome unknown: %v), want nothing ran, to run again", i, err, committing[i])
 		}
 		if !isFatalError(err) {
 			t.Errorf("item %d: %v, want the backend's FATAL error", i, err)
@@ -69,23 +59,14 @@ func TestBatchConnectionLostBeforeCommitRunsAgain(t *testing.T) {
 func TestBatchConnectionLostAtCommitLeavesTheOutcomeUnknown(t *testing.T) {
 	s, a, b := withTwoUsers(t)
 	storetest.Deposit(t, s, a.ID, 10_00)
-	for _, q := range []string{
+	execAll(t, s,
 		`CREATE TABLE commit_marks (id INT)`,
 		`CREATE FUNCTION sleep_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(5); RETURN NULL; END $$`,
 		`CREATE CONSTRAINT TRIGGER sleep_at_commit AFTER INSERT ON commit_marks
-			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION sleep_at_commit()`,
-	} {
-		if _, err := s.DB().Exec(q); err != nil {
-			t.Fatalf("%.40s: %v", q, err)
-		}
-	}
+			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION sleep_at_commit()`)
 	pay := cardToCard(s, a, b, 1_00)
 	mark := func(t *postgres.TxConn) error {
 		t.ExecLater(nil, "INSERT INTO commit_marks VALUES (1)")
-		return nil
-	}
-	fail := func(t *postgres.TxConn) error {
-		t.ExecLater(nil, "SELECT 1 / 0")
 		return nil
 	}
 	for _, c := range []struct {
@@ -95,29 +76,19 @@ func TestBatchConnectionLostAtCommitLeavesTheOutcomeUnknown(t *testing.T) {
 		split int64
 	}{
 		{"whole", []func(*postgres.TxConn) error{pay, mark, pay}, -1, 0},
-		{"in sections", []func(*postgres.TxConn) error{pay, mark, fail}, 2, 1},
+		{"in sections", []func(*postgres.TxConn) error{pay, mark, divideByZero}, 2, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			splitBefore := s.Stats().SplitBatches
-			type answer struct {
-				errs       []error
-				committing []bool
-			}
-			done := make(chan answer, 1)
-			go func() {
-				errs, committing := s.InOneBatchCommitting(ctx, c.items...)
-				done <- answer{errs, committing}
-			}()
-			terminateWaiting(t, s, "PgSleep")
-			got := <-done
-			for i, err := range got.errs {
+			errs, committing := inOneBatchTerminated(t, s, "PgSleep", c.items...)
+			for i, err := range errs {
 				switch {
 				case i == c.known:
-					if pgCode(err) != "22012" || got.committing[i] {
-						t.Errorf("item %d: %v (outcome unknown: %v), want division_by_zero, outcome known", i, err, got.committing[i])
+					if pgCode(err) != "22012" || committing[i] {
+						t.Errorf("item %d: %v (outcome unknown: %v), want division_by_zero, outcome known", i, err, committing[i])
 					}
-				case err == nil || !got.committing[i] || postgres.RanNothing(err):
-					t.Errorf("item %d: %v (outcome unknown: %v), want the lost connection, outcome unknown", i, err, got.committing[i])
+				case err == nil || !committing[i] || postgres.RanNothing(err):
+					t.Errorf("item %d: %v (outcome unknown: %v), want the lost connection, outcome unknown", i, err, committing[i])
 				}
 			}
 			if n := s.Stats().SplitBatches - splitBefore; n != c.split {
@@ -127,10 +98,16 @@ func TestBatchConnectionLostAtCommitLeavesTheOutcomeUnknown(t *testing.T) {
 	}
 }
 
-// terminateWaiting terminates the backend of the test's database that
-// waits on event (pg_stat_activity's wait_event), as soon as one does.
-func terminateWaiting(t *testing.T, s *postgres.Store, event string) {
+// inOneBatchTerminated posts fns in one batch, as InOneBatchCommitting
+// does, and terminates the batch's backend as soon as it waits on event
+// (pg_stat_activity's wait_event); it returns the batch's answers.
+func inOneBatchTerminated(t *testing.T, s *postgres.Store, event string, fns ...func(*postgres.TxConn) error) (errs []error, committing []bool) {
 	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		errs, committing = s.InOneBatchCommitting(ctx, fns...)
+	}()
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		var killed bool
 		if err := s.DB().QueryRow(`SELECT COALESCE(bool_or(pg_terminate_backend(pid)), false) FROM pg_stat_activity
@@ -138,13 +115,30 @@ func terminateWaiting(t *testing.T, s *postgres.Store, event string) {
 			t.Fatal(err)
 		}
 		if killed {
-			return
+			<-done
+			return errs, committing
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no backend waited on %s in 10 s", event)
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// execAll runs queries on s's pool, one after another.
+func execAll(t *testing.T, s *postgres.Store, queries ...string) {
+	t.Helper()
+	for _, q := range queries {
+		if _, err := s.DB().Exec(q); err != nil {
+			t.Fatalf("%.40s: %v", q, err)
+		}
+	}
+}
+
+// divideByZero is a batch's item whose statement fails in the database.
+func divideByZero(t *postgres.TxConn) error {
+	t.ExecLater(nil, "SELECT 1 / 0")
+	return nil
 }
 
 // TestBatchCommitFailingFailsEveryItemOnce: COMMIT of a batch sent whole
@@ -155,16 +149,11 @@ func terminateWaiting(t *testing.T, s *postgres.Store, event string) {
 func TestBatchCommitFailingFailsEveryItemOnce(t *testing.T) {
 	s, a, b := withTwoUsers(t)
 	storetest.Deposit(t, s, a.ID, 10_00)
-	for _, q := range []string{
+	execAll(t, s,
 		`CREATE TABLE commit_refused (id INT)`,
 		`CREATE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$`,
 		`CREATE CONSTRAINT TRIGGER refuse_commit AFTER INSERT ON commit_refused
-			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_commit()`,
-	} {
-		if _, err := s.DB().Exec(q); err != nil {
-			t.Fatalf("%.40s: %v", q, err)
-		}
-	}
+			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_commit()`)
 	runs := runCounter(t, s)
 	pay := cardToCard(s, a, b, 1_00)
 	refused := func(t *postgres.TxConn) error {
@@ -221,12 +210,8 @@ func TestBatchMissingRowCommitsOnceAfterASplit(t *testing.T) {
 		t.QueryRowLater(nil, []any{&one}, nil, "SELECT 1 WHERE false")
 		return nil
 	}
-	fail := func(t *postgres.TxConn) error {
-		t.ExecLater(nil, "SELECT 1 / 0")
-		return nil
-	}
 	before := storetest.CountRows(t, s)
-	errs, committing := s.InOneBatchCommitting(ctx, pay, missingRow, fail)
+	errs, committing := s.InOneBatchCommitting(ctx, pay, missingRow, divideByZero)
 	if errs[0] != nil || committing[0] {
 		t.Errorf("the payment: %v (outcome unknown: %v)", errs[0], committing[0])
 	}
@@ -266,8 +251,7 @@ func TestBatchFirstItemSentFailingRunsOnce(t *testing.T) {
 	}
 	fail := func(t *postgres.TxConn) error {
 		runs.count(t)
-		t.ExecLater(nil, "SELECT 1 / 0")
-		return nil
+		return divideByZero(t)
 	}
 	pay := cardToCard(s, a, b, 1_00)
 	errs, committing := s.InOneBatchCommitting(ctx, unencodable, fail, pay)
