@@ -124,8 +124,101 @@ func decode(w http.ResponseWriter, r *http.Request) (fields, error) {
 // decodeObject decodes one JSON object into its members, refusing a
 // member named twice ({"money":"1","money":"1000"}): a proxy that reads
 // the first and a server that reads the last must not disagree about a
-// payment.
+// payment. A body that is valid JSON is split by hand, which costs a
+// tenth of json.Decoder's tokens (a tenth of a payment's CPU in the
+// server, at 8 clients on PostgreSQL); any other is left to
+// decodeObjectTokens, whose error says what is wrong. The two agree on
+// every body (FuzzDecodeObjectAgrees).
 func decodeObject(raw []byte) (map[string]json.RawMessage, error) {
+	if !utf8.Valid(raw) || !json.Valid(raw) {
+		return decodeObjectTokens(raw)
+	}
+	// raw is one JSON value with space around it: the members are found
+	// by their strings and brackets alone.
+	i := skipSpace(raw, 0)
+	if raw[i] != '{' {
+		return decodeObjectTokens(raw)
+	}
+	body := make(map[string]json.RawMessage, 8)
+	i = skipSpace(raw, i+1)
+	if raw[i] == '}' {
+		return body, nil
+	}
+	for {
+		end := stringEnd(raw, i)
+		key := string(raw[i+1 : end-1])
+		if bytes.IndexByte(raw[i:end], '\\') >= 0 {
+			if err := json.Unmarshal(raw[i:end], &key); err != nil { // never: raw is valid
+				return decodeObjectTokens(raw)
+			}
+		}
+		i = skipSpace(raw, end) // at the colon
+		i = skipSpace(raw, i+1) // at the value
+		end = valueEnd(raw, i)
+		if _, dup := body[key]; dup {
+			return nil, &coffer.Error{Code: coffer.ErrInvalidJSON, Detail: "member " + strconv.Quote(key) + " named twice"}
+		}
+		body[key] = json.RawMessage(raw[i:end:end])
+		i = skipSpace(raw, end) // at a comma or the closing brace
+		if raw[i] == '}' {
+			return body, nil
+		}
+		i = skipSpace(raw, i+1)
+	}
+}
+
+// skipSpace returns the index of the first byte of raw from i on that is
+// not JSON's white space.
+func skipSpace(raw []byte, i int) int {
+	for i < len(raw) && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == '\n' || raw[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index just past the JSON string that starts at
+// raw[i], a valid one.
+func stringEnd(raw []byte, i int) int {
+	for i++; raw[i] != '"'; i++ {
+		if raw[i] == '\\' {
+			i++ // the escaped byte; \uXXXX's hex digits are no quote
+		}
+	}
+	return i + 1
+}
+
+// valueEnd returns the index just past the JSON value that starts at
+// raw[i], in a valid document.
+func valueEnd(raw []byte, i int) int {
+	switch raw[i] {
+	case '"':
+		return stringEnd(raw, i)
+	case '{', '[':
+		depth := 0
+		for ; ; i++ {
+			switch raw[i] {
+			case '"':
+				i = stringEnd(raw, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+	}
+	for ; i < len(raw); i++ { // a number, true, false or null
+		switch raw[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+	}
+	return i
+}
+
+// decodeObjectTokens is decodeObject by json.Decoder's tokens.
+func decodeObjectTokens(raw []byte) (map[string]json.RawMessage, error) {
 	bad := func(detail string) error { return &coffer.Error{Code: coffer.ErrInvalidJSON, Detail: detail} }
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
@@ -182,7 +275,9 @@ func (f fields) str(name string, required bool) (string, error) {
 		return "", nil
 	}
 	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	if len(raw) >= 2 && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		s = string(raw[1 : len(raw)-1]) // what json.Unmarshal gives, without its reflection
+	} else if err := json.Unmarshal(raw, &s); err != nil {
 		return "", coffer.FieldError(coffer.ErrInvalidField, name)
 	}
 	if len(s) > MaxFieldBytes || strings.ContainsRune(s, 0) || !utf8.ValidString(s) {

@@ -195,3 +195,33 @@ func TestDecodeObjectRefusesDuplicateMembers(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecodeObjectAgrees checks that decodeObject, which splits a valid
+// body by hand, answers every body as decodeObjectTokens does: the same
+// members with the same raw values, or the same error.
+func FuzzDecodeObjectAgrees(f *testing.F) {
+	for _, body := range []string{
+		`{"mode":"transfer","money":"20.50","payee":"13900139000","password":"123456"}`,
+		` { "a" : 1 , "b" : [ 1 , { "c" : "}" } ] , "d" : "x\"y" , "e":true,"f":null,"g":-1.5e3 } `,
+		`{"\u0061":1,"a":2}`, `{"a\\":1}`, `{"é":"ü"}`, `{}`, ` {} `, `{"a":{}}`, `{"a":[]}`, `{"a":"\\"}`,
+		`{"a":1,}`, `{"a" 1}`, `{"a":1 "b":2}`, `{,}`, `{"a":1}{"b":2}`, `{"a":1} x`, `[1]`, `"x"`, `1`, `null`,
+		`{"a":1`, `{"a":}`, `{"a":01}`, `{"a":"\x01"}`, "{\"a\":\"\xff\"}", `{"a":"\ud800"}`, `{"a":1,"a":{"b":[}`,
+	} {
+		f.Add([]byte(body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, gotErr := decodeObject(body)
+		want, wantErr := decodeObjectTokens(body)
+		if (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
+			t.Fatalf("decodeObject(%q): error %v, decodeObjectTokens: %v", body, gotErr, wantErr)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("decodeObject(%q) = %q, decodeObjectTokens: %q", body, got, want)
+		}
+		for k, v := range want {
+			if g, ok := got[k]; !ok || !bytes.Equal(g, v) {
+				t.Fatalf("decodeObject(%q)[%q] = %q, decodeObjectTokens: %q", body, k, g, v)
+			}
+		}
+	})
+}
