@@ -1,7 +1,9 @@
 package coffer_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"maps"
 	"slices"
@@ -322,4 +324,21 @@ func TestUncheckedLoginsSpendNoAttempts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzFingerprintIsFmts checks that Fingerprint hashes the bytes that
+// fmt's %q and %d wrote before it was written by hand: the request hashes
+// stored with idempotency records must keep matching their replays.
+func FuzzFingerprintIsFmts(f *testing.F) {
+	f.Add("transfer", int64(2050), "午饭 \"AA\"\n", "13900139000", "", int64(0), "\xff\x00", int64(-1))
+	f.Add("gold", int64(0), "", "", "demand", int64(15000), "000001", int64(1<<62))
+	f.Fuzz(func(t *testing.T, mode string, money int64, detail, payee, kind string, weight int64, code string, shares int64) {
+		r := coffer.PayRequest{Mode: mode, Money: coffer.Amount(money), Detail: detail, Payee: payee, Mobile: detail + payee, Kind: kind,
+			ClientTime: code + kind, Weight: coffer.Weight(weight), Price: coffer.Amount(-money), Code: code, Shares: coffer.Shares(shares)}
+		h := sha256.New()
+		fmt.Fprintf(h, "%q|%d|%q|%q|%q|%q|%q|%d|%d|%q|%d", r.Mode, r.Money, r.Detail, r.Payee, r.Mobile, r.Kind, r.ClientTime, r.Weight, r.Price, r.Code, r.Shares)
+		if got, want := r.Fingerprint(), h.Sum(nil); !bytes.Equal(got, want) {
+			t.Fatalf("Fingerprint(%+v) = %x, fmt's = %x", r, got, want)
+		}
+	})
 }
