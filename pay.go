@@ -50,7 +50,7 @@ type PayRequest struct {
 // replay with the same idempotency key can be told from a different request.
 func (r *PayRequest) Fingerprint() []byte {
 	// The bytes of fmt's "%q|%d|%q|%q|%q|%q|%q|%d|%d|%q|%d" of the fields
-	// below (TestFingerprintIsFmts), without its reflection: the records
+	// below (FuzzFingerprintIsFmts), without its reflection: the records
 	// stored before keep their meaning.
 	b := make([]byte, 0, 128)
 	b = append(strconv.AppendQuote(b, r.Mode), '|')
