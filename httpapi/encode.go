@@ -124,9 +124,10 @@ func decode(w http.ResponseWriter, r *http.Request) (fields, error) {
 // decodeObject decodes one JSON object into its members, refusing a
 // member named twice ({"money":"1","money":"1000"}): a proxy that reads
 // the first and a server that reads the last must not disagree about a
-// payment. A body that is valid JSON is split by hand, which costs a
-// tenth of json.Decoder's tokens (a tenth of a payment's CPU in the
-// server, at 8 clients on PostgreSQL); any other is left to
+// payment. A body that is valid JSON is split by hand: 0.8 µs for a
+// transfer's body against 3.7 by json.Decoder's tokens, which were a
+// tenth of a payment's CPU in the server (8 clients, PostgreSQL); any
+// other is left to
 // decodeObjectTokens, whose error says what is wrong. The two agree on
 // every body (FuzzDecodeObjectAgrees). Invalid UTF-8 goes to the tokens
 // too, which read it in a name as U+FFFD.
