@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -33,15 +34,11 @@ func ChildUsage(pid int) (ProcessUsage, error) {
 	if err != nil {
 		return ProcessUsage{}, err
 	}
-	if len(fields) < 13 {
+	cpu, ok := cpuOfStat(fields)
+	if !ok {
 		return ProcessUsage{}, fmt.Errorf("unexpected /proc/%d/stat", pid)
 	}
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64) // field 14
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64) // field 15
-	if err1 != nil || err2 != nil {
-		return ProcessUsage{}, fmt.Errorf("unexpected /proc/%d/stat", pid)
-	}
-	u := ProcessUsage{CPU: time.Duration(utime+stime) * time.Second / clockTicksPerS}
+	u := ProcessUsage{CPU: cpu}
 	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return ProcessUsage{}, err
@@ -56,18 +53,39 @@ func ChildUsage(pid int) (ProcessUsage, error) {
 }
 
 // statFields reads /proc/PID/stat and returns its fields from the third
-// on (the state): the command name, field 2, may hold spaces, so fields
-// are counted after its closing ')'.
+// on (the state).
 func statFields(pid string) ([]string, error) {
+	_, fields, err := procStat(pid)
+	return fields, err
+}
+
+// procStat reads /proc/PID/stat and returns the command name, field 2,
+// and the fields from the third on (the state): the name may hold spaces
+// and parentheses, so fields are counted after its last ')'.
+func procStat(pid string) (comm string, fields []string, err error) {
 	stat, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	end := strings.LastIndexByte(string(stat), ')')
-	if end < 0 {
-		return nil, fmt.Errorf("unexpected /proc/%s/stat", pid)
+	open, end := strings.IndexByte(string(stat), '('), strings.LastIndexByte(string(stat), ')')
+	if open < 0 || end < open {
+		return "", nil, fmt.Errorf("unexpected /proc/%s/stat", pid)
 	}
-	return strings.Fields(string(stat[end+1:])), nil
+	return string(stat[open+1 : end]), strings.Fields(string(stat[end+1:])), nil
+}
+
+// cpuOfStat is the CPU time (user and system: fields 14 and 15) in the
+// fields of statFields.
+func cpuOfStat(fields []string) (time.Duration, bool) {
+	if len(fields) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicksPerS, true
 }
 
 // TreeUsage is ChildUsage of process pid and its descendants added up: a
@@ -138,6 +156,79 @@ func SelfUsage() (ProcessUsage, error) {
 	}
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	return ProcessUsage{CPU: cpu, PeakRSSKiB: ru.Maxrss}, nil
+}
+
+// MachineUsage is the CPU time of the whole machine so far, all CPUs
+// added up: Total, and Busy, what was not idle (nor waiting for I/O).
+type MachineUsage struct {
+	Busy, Total time.Duration
+}
+
+// ReadMachineUsage reads the machine's CPU times from /proc/stat's first
+// line: user, nice, system, idle, iowait, irq, softirq and steal (guest
+// time is counted within user already).
+func ReadMachineUsage() (MachineUsage, error) {
+	stat, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return MachineUsage{}, err
+	}
+	line, _, _ := strings.Cut(string(stat), "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 9 || fields[0] != "cpu" {
+		return MachineUsage{}, errors.New("unexpected /proc/stat")
+	}
+	var ticks [8]int64
+	for i := range ticks {
+		if ticks[i], err = strconv.ParseInt(fields[1+i], 10, 64); err != nil {
+			return MachineUsage{}, errors.New("unexpected /proc/stat")
+		}
+	}
+	var total int64
+	for _, t := range ticks {
+		total += t
+	}
+	idle := ticks[3] + ticks[4]
+	return MachineUsage{Busy: time.Duration(total-idle) * time.Second / clockTicksPerS, Total: time.Duration(total) * time.Second / clockTicksPerS}, nil
+}
+
+// CommandUsage reads the CPU time (user and system) of every process of
+// this machine whose command name (/proc/PID/comm) is name, by process
+// id: PostgreSQL's processes, when it runs here, are all "postgres".
+func CommandUsage(name string) map[int]time.Duration {
+	out := map[int]time.Duration{}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return out
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, fields, err := procStat(e.Name())
+		if err != nil || comm != name {
+			continue // exited, or another command
+		}
+		if cpu, ok := cpuOfStat(fields); ok {
+			out[pid] = cpu
+		}
+	}
+	return out
+}
+
+// CommandCPU is the CPU time that the processes of CommandUsage's two
+// readings, before and after, spent between them: a process that
+// started in between counts whole (as does one whose id was reused), one
+// that ended in between not at all.
+func CommandCPU(before, after map[int]time.Duration) time.Duration {
+	var d time.Duration
+	for pid, cpu := range after {
+		if b, ok := before[pid]; ok && b <= cpu {
+			cpu -= b
+		}
+		d += cpu
+	}
+	return d
 }
 
 // HashRate measures the machine's argon2id rate with the server's

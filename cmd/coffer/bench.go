@@ -70,6 +70,13 @@ type benchReport struct {
 	// LoadGeneratorCPUS is this process's CPU time during the load (with
 	// an in-process server, the server's too).
 	LoadGeneratorCPUS float64 `json:"load_generator_cpu_s"`
+	// DatabaseCPUS is, with a PostgreSQL database, the CPU time during the
+	// load of this machine's processes named postgres: the database's,
+	// when it runs here (then 0 when it does not).
+	DatabaseCPUS float64 `json:"database_cpu_s,omitempty"`
+	// MachineBusyPct is how busy the machine's CPUs were during the load,
+	// all of them, whatever ran on them: 100 less it was idle.
+	MachineBusyPct float64 `json:"machine_busy_pct"`
 	// HashesPerS is the machine's argon2id rate, measured before a login run.
 	HashesPerS float64 `json:"argon2id_hashes_per_s,omitempty"`
 	// LoginsOfHashRatePct is successful logins per second as a percentage
@@ -247,6 +254,11 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	return failed
 }
 
+// postgresCommand is the command name of PostgreSQL's processes, whose
+// CPU time the bench adds up when the database is PostgreSQL on this
+// machine.
+const postgresCommand = "postgres"
+
 // benchLoad runs one scenario of a prepared run and fills report with what
 // it measured: the load's figures, the server's CPU time and peak memory
 // (when pid is known), this process's CPU time, and the argon2id rate
@@ -264,6 +276,11 @@ func benchLoad(ctx context.Context, runner *loadgen.Runner, scenario string, rep
 		}
 		return loadgen.ProcessUsage{}, errors.New("not measured")
 	}
+	var dbBefore map[int]time.Duration
+	if report.Database == "postgresql" {
+		dbBefore = loadgen.CommandUsage(postgresCommand)
+	}
+	machineBefore, machineErr := loadgen.ReadMachineUsage()
 	selfBefore, _ := loadgen.SelfUsage()
 	if pid > 0 {
 		loadgen.ResetPeakRSS(pid) // the peak of the load, not of the setup's password hashing
@@ -287,6 +304,12 @@ func benchLoad(ctx context.Context, runner *loadgen.Runner, scenario string, rep
 	report.Result = res
 	selfAfter, _ := loadgen.SelfUsage()
 	report.LoadGeneratorCPUS = (selfAfter.CPU - selfBefore.CPU).Seconds()
+	if machineAfter, err := loadgen.ReadMachineUsage(); err == nil && machineErr == nil && machineAfter.Total > machineBefore.Total {
+		report.MachineBusyPct = 100 * float64(machineAfter.Busy-machineBefore.Busy) / float64(machineAfter.Total-machineBefore.Total)
+	}
+	if dbBefore != nil {
+		report.DatabaseCPUS = loadgen.CommandCPU(dbBefore, loadgen.CommandUsage(postgresCommand)).Seconds()
+	}
 	if after, err := usage(); err == nil {
 		report.ServerCPUS = (after.CPU - before.CPU).Seconds()
 		report.ServerCores = report.ServerCPUS / res.DurationS
@@ -359,6 +382,22 @@ func writeBenchReport(w io.Writer, r *benchReport) {
 		fmt.Fprintf(w, "server CPU    %.2f s (%.2f cores), peak RSS %.1f MiB\n", r.ServerCPUS, r.ServerCores, r.ServerPeakRSSMiB)
 	}
 	fmt.Fprintf(w, "loadgen CPU   %.2f s\n", r.LoadGeneratorCPUS)
+	if r.DatabaseCPUS > 0 {
+		fmt.Fprintf(w, "database CPU  %.2f s (%.2f cores): this machine's processes named %s\n", r.DatabaseCPUS, r.DatabaseCPUS/r.DurationS, postgresCommand)
+	}
+	fmt.Fprintf(w, "machine       %.0f%% busy (all %d CPUs, whatever ran on them)\n", r.MachineBusyPct, r.CPUs)
+	if r.Requests > 0 {
+		var parts []string
+		for _, p := range []struct {
+			name string
+			cpuS float64
+		}{{"server", r.ServerCPUS}, {"load generator", r.LoadGeneratorCPUS}, {"database", r.DatabaseCPUS}} {
+			if p.cpuS > 0 { // 0: not measured
+				parts = append(parts, fmt.Sprintf("%s %.0f µs", p.name, p.cpuS/float64(r.Requests)*1e6))
+			}
+		}
+		fmt.Fprintf(w, "CPU a request %s\n", strings.Join(parts, ", "))
+	}
 	if r.HashesPerS > 0 {
 		fmt.Fprintf(w, "argon2id      %.1f hashes/s on this machine; logins %.1f/s = %.0f%% of it\n", r.HashesPerS, r.SucceededPerS, r.LoginsOfHashRatePct)
 	}

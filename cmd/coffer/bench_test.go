@@ -22,10 +22,11 @@ func TestBenchRunsAMixedLoad(t *testing.T) {
 		t.Fatalf("bench: exit %d\nstderr: %s\nstdout: %s", code, stderr, stdout)
 	}
 	var r struct {
-		Requests     int64  `json:"requests"`
-		Succeeded    int64  `json:"succeeded"`
-		ServerErrors int64  `json:"server_errors"`
-		Ledger       string `json:"ledger"`
+		Requests     int64   `json:"requests"`
+		Succeeded    int64   `json:"succeeded"`
+		ServerErrors int64   `json:"server_errors"`
+		Ledger       string  `json:"ledger"`
+		MachineBusy  float64 `json:"machine_busy_pct"`
 		Statuses     []struct {
 			Status int   `json:"status"`
 			Count  int64 `json:"count"`
@@ -45,15 +46,19 @@ func TestBenchRunsAMixedLoad(t *testing.T) {
 	if r.ServerErrors != 0 || !strings.HasPrefix(r.Ledger, "ok") {
 		t.Errorf("server errors %d, ledger %q", r.ServerErrors, r.Ledger)
 	}
+	if r.MachineBusy <= 0 || r.MachineBusy > 100 {
+		t.Errorf("the machine %v%% busy during a load", r.MachineBusy)
+	}
 }
 
 // benchRun is one line of bench --json.
 type benchRun struct {
-	Scenario     string `json:"scenario"`
-	Requests     int64  `json:"requests"`
-	Succeeded    int64  `json:"succeeded"`
-	ServerErrors int64  `json:"server_errors"`
-	Ledger       string `json:"ledger"`
+	Scenario     string  `json:"scenario"`
+	Requests     int64   `json:"requests"`
+	Succeeded    int64   `json:"succeeded"`
+	ServerErrors int64   `json:"server_errors"`
+	Ledger       string  `json:"ledger"`
+	DatabaseCPUS float64 `json:"database_cpu_s"`
 	Pgbench      *struct {
 		Clients int     `json:"clients"`
 		TPS     float64 `json:"tps"`
@@ -117,7 +122,10 @@ func TestBenchRunsPgbenchBeside(t *testing.T) {
 	}
 	runs := benchRuns(t, "--server", "inprocess", "--db", pgtest.DSN(t), "--pgbench", "--duration", "1s", "--connections", "4", "--users", "6", "--scenario", "transfer")
 	if len(runs) != 1 || runs[0].Pgbench == nil || runs[0].Pgbench.TPS <= 0 || runs[0].Pgbench.Clients != 4 {
-		t.Errorf("runs %+v: want one with pgbench's tps at 4 clients", runs)
+		t.Fatalf("runs %+v: want one with pgbench's tps at 4 clients", runs)
+	}
+	if runs[0].DatabaseCPUS <= 0 { // the tests' PostgreSQL runs on this machine
+		t.Errorf("database CPU %v s during a load on PostgreSQL", runs[0].DatabaseCPUS)
 	}
 }
 
