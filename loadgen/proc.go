@@ -16,9 +16,14 @@ import (
 	"coffer/password"
 )
 
-// clockTicksPerS is the unit of the CPU times in /proc/PID/stat (USER_HZ),
-// 100 on every Linux architecture Go runs on.
+// clockTicksPerS is the unit of the CPU times in /proc/PID/stat and
+// /proc/stat (USER_HZ), 100 on every Linux architecture Go runs on.
 const clockTicksPerS = 100
+
+// ticks converts a count of clock ticks to a duration: 10 ms each,
+// multiplied as a whole duration, which overflows only past 2^63 ns
+// (about 292 years of CPU time, where ticks × 10^9 / 100 would past 3).
+func ticks(n int64) time.Duration { return time.Duration(n) * (time.Second / clockTicksPerS) }
 
 // ProcessUsage is a process's CPU time so far and its peak resident memory.
 type ProcessUsage struct {
@@ -34,7 +39,7 @@ func ChildUsage(pid int) (ProcessUsage, error) {
 	if err != nil {
 		return ProcessUsage{}, err
 	}
-	cpu, ok := cpuOfStat(fields)
+	cpu, ok := sumTicks(fields, statUTime, statSTime)
 	if !ok {
 		return ProcessUsage{}, fmt.Errorf("unexpected /proc/%d/stat", pid)
 	}
@@ -59,33 +64,55 @@ func statFields(pid string) ([]string, error) {
 	return fields, err
 }
 
-// procStat reads /proc/PID/stat and returns the command name, field 2,
-// and the fields from the third on (the state): the name may hold spaces
-// and parentheses, so fields are counted after its last ')'.
+// procStat reads /proc/PID/stat and returns, as parseProcStat does, the
+// command name and the fields from the third on.
 func procStat(pid string) (comm string, fields []string, err error) {
 	stat, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
 		return "", nil, err
 	}
-	open, end := strings.IndexByte(string(stat), '('), strings.LastIndexByte(string(stat), ')')
-	if open < 0 || end < open {
+	comm, fields, ok := parseProcStat(string(stat))
+	if !ok {
 		return "", nil, fmt.Errorf("unexpected /proc/%s/stat", pid)
 	}
-	return string(stat[open+1 : end]), strings.Fields(string(stat[end+1:])), nil
+	return comm, fields, nil
 }
 
-// cpuOfStat is the CPU time (user and system: fields 14 and 15) in the
-// fields of statFields.
-func cpuOfStat(fields []string) (time.Duration, bool) {
-	if len(fields) < 13 {
-		return 0, false
+// parseProcStat splits a /proc/PID/stat line into the command name, field
+// 2, and the fields from the third on (the state): the name may hold
+// spaces and parentheses, so it runs from the first '(' to the last ')'.
+func parseProcStat(stat string) (comm string, fields []string, ok bool) {
+	open, end := strings.IndexByte(stat, '('), strings.LastIndexByte(stat, ')')
+	if open < 0 || end < open {
+		return "", nil, false
 	}
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, false
+	return stat[open+1 : end], strings.Fields(stat[end+1:]), true
+}
+
+// Indexes in the fields of parseProcStat (field N of /proc/PID/stat is
+// index N-3): the CPU time of the process, user and system, and of its
+// children that it waited for.
+const (
+	statUTime  = 11 // field 14
+	statSTime  = 12 // field 15
+	statCUTime = 13 // field 16
+	statCSTime = 14 // field 17
+)
+
+// sumTicks adds up the fields at idx, counts of clock ticks.
+func sumTicks(fields []string, idx ...int) (time.Duration, bool) {
+	var sum int64
+	for _, i := range idx {
+		if i >= len(fields) {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(fields[i], 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		sum += n
 	}
-	return time.Duration(utime+stime) * time.Second / clockTicksPerS, true
+	return ticks(sum), true
 }
 
 // TreeUsage is ChildUsage of process pid and its descendants added up: a
@@ -158,77 +185,64 @@ func SelfUsage() (ProcessUsage, error) {
 	return ProcessUsage{CPU: cpu, PeakRSSKiB: ru.Maxrss}, nil
 }
 
-// MachineUsage is the CPU time of the whole machine so far, all CPUs
-// added up: Total, and Busy, what was not idle (nor waiting for I/O).
+// MachineUsage is the CPU time of the whole machine so far, all its CPUs
+// added up: Total, and Busy, what was neither idle nor waiting for I/O.
 type MachineUsage struct {
 	Busy, Total time.Duration
 }
 
-// ReadMachineUsage reads the machine's CPU times from /proc/stat's first
-// line: user, nice, system, idle, iowait, irq, softirq and steal (guest
-// time is counted within user already).
+// ReadMachineUsage reads the machine's CPU times from /proc/stat.
 func ReadMachineUsage() (MachineUsage, error) {
 	stat, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return MachineUsage{}, err
 	}
 	line, _, _ := strings.Cut(string(stat), "\n")
+	return parseMachineUsage(line)
+}
+
+// parseMachineUsage reads /proc/stat's first line: "cpu", then user,
+// nice, system, idle, iowait, irq, softirq and steal, in clock ticks (the
+// guest times that may follow are counted within user and nice already).
+func parseMachineUsage(line string) (MachineUsage, error) {
 	fields := strings.Fields(line)
 	if len(fields) < 9 || fields[0] != "cpu" {
 		return MachineUsage{}, errors.New("unexpected /proc/stat")
 	}
-	var ticks [8]int64
-	for i := range ticks {
-		if ticks[i], err = strconv.ParseInt(fields[1+i], 10, 64); err != nil {
-			return MachineUsage{}, errors.New("unexpected /proc/stat")
-		}
+	all, ok1 := sumTicks(fields, 1, 2, 3, 4, 5, 6, 7, 8)
+	idle, ok2 := sumTicks(fields, 4, 5) // idle, iowait
+	if !ok1 || !ok2 {
+		return MachineUsage{}, errors.New("unexpected /proc/stat")
 	}
-	var total int64
-	for _, t := range ticks {
-		total += t
-	}
-	idle := ticks[3] + ticks[4]
-	return MachineUsage{Busy: time.Duration(total-idle) * time.Second / clockTicksPerS, Total: time.Duration(total) * time.Second / clockTicksPerS}, nil
+	return MachineUsage{Busy: all - idle, Total: all}, nil
 }
 
-// CommandUsage reads the CPU time (user and system) of every process of
-// this machine whose command name (/proc/PID/comm) is name, by process
-// id: PostgreSQL's processes, when it runs here, are all "postgres".
-func CommandUsage(name string) map[int]time.Duration {
-	out := map[int]time.Duration{}
+// CommandUsage is the CPU time so far of this machine's processes whose
+// command name (field 2 of /proc/PID/stat, which the kernel cuts to 15
+// bytes) is name, added up with that of the children they waited for.
+// The difference of two readings is then what the processes of that name
+// spent in between, those that ended in between too as long as their
+// parent bears the name: PostgreSQL's processes are all "postgres", and
+// the first of them waits for every other.
+func CommandUsage(name string) time.Duration {
+	var sum time.Duration
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return out
+		return 0
 	}
 	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
 		}
 		comm, fields, err := procStat(e.Name())
 		if err != nil || comm != name {
 			continue // exited, or another command
 		}
-		if cpu, ok := cpuOfStat(fields); ok {
-			out[pid] = cpu
+		if cpu, ok := sumTicks(fields, statUTime, statSTime, statCUTime, statCSTime); ok {
+			sum += cpu
 		}
 	}
-	return out
-}
-
-// CommandCPU is the CPU time that the processes of CommandUsage's two
-// readings, before and after, spent between them: a process that
-// started in between counts whole (as does one whose id was reused), one
-// that ended in between not at all.
-func CommandCPU(before, after map[int]time.Duration) time.Duration {
-	var d time.Duration
-	for pid, cpu := range after {
-		if b, ok := before[pid]; ok && b <= cpu {
-			cpu -= b
-		}
-		d += cpu
-	}
-	return d
+	return sum
 }
 
 // HashRate measures the machine's argon2id rate with the server's

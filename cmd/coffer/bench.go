@@ -75,8 +75,12 @@ type benchReport struct {
 	// when it runs here (then 0 when it does not).
 	DatabaseCPUS float64 `json:"database_cpu_s,omitempty"`
 	// MachineBusyPct is how busy the machine's CPUs were during the load,
-	// all of them, whatever ran on them: 100 less it was idle.
-	MachineBusyPct float64 `json:"machine_busy_pct"`
+	// all of them, whatever ran on them: 100 less it was idle (0: not
+	// measured, without /proc/stat).
+	MachineBusyPct float64 `json:"machine_busy_pct,omitempty"`
+	// inProcess: the server ran in this process, whose CPU time is both
+	// ServerCPUS and LoadGeneratorCPUS.
+	inProcess bool
 	// HashesPerS is the machine's argon2id rate, measured before a login run.
 	HashesPerS float64 `json:"argon2id_hashes_per_s,omitempty"`
 	// LoginsOfHashRatePct is successful logins per second as a percentage
@@ -222,7 +226,7 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	var failed error
 	for n, sc := range scenarios {
-		report := &benchReport{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Database: database, Server: serverDescription, Pgbench: pgb}
+		report := &benchReport{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Database: database, Server: serverDescription, Pgbench: pgb, inProcess: pid == os.Getpid()}
 		if err := benchLoad(ctx, runner, sc, report, srv, pid, *cpuProfile, *duration, stderr); err != nil {
 			return err
 		}
@@ -276,7 +280,7 @@ func benchLoad(ctx context.Context, runner *loadgen.Runner, scenario string, rep
 		}
 		return loadgen.ProcessUsage{}, errors.New("not measured")
 	}
-	var dbBefore map[int]time.Duration
+	var dbBefore time.Duration
 	if report.Database == "postgresql" {
 		dbBefore = loadgen.CommandUsage(postgresCommand)
 	}
@@ -307,8 +311,8 @@ func benchLoad(ctx context.Context, runner *loadgen.Runner, scenario string, rep
 	if machineAfter, err := loadgen.ReadMachineUsage(); err == nil && machineErr == nil && machineAfter.Total > machineBefore.Total {
 		report.MachineBusyPct = 100 * float64(machineAfter.Busy-machineBefore.Busy) / float64(machineAfter.Total-machineBefore.Total)
 	}
-	if dbBefore != nil {
-		report.DatabaseCPUS = loadgen.CommandCPU(dbBefore, loadgen.CommandUsage(postgresCommand)).Seconds()
+	if report.Database == "postgresql" {
+		report.DatabaseCPUS = max(0, loadgen.CommandUsage(postgresCommand)-dbBefore).Seconds()
 	}
 	if after, err := usage(); err == nil {
 		report.ServerCPUS = (after.CPU - before.CPU).Seconds()
@@ -385,18 +389,25 @@ func writeBenchReport(w io.Writer, r *benchReport) {
 	if r.DatabaseCPUS > 0 {
 		fmt.Fprintf(w, "database CPU  %.2f s (%.2f cores): this machine's processes named %s\n", r.DatabaseCPUS, r.DatabaseCPUS/r.DurationS, postgresCommand)
 	}
-	fmt.Fprintf(w, "machine       %.0f%% busy (all %d CPUs, whatever ran on them)\n", r.MachineBusyPct, r.CPUs)
+	if r.MachineBusyPct > 0 {
+		fmt.Fprintf(w, "machine       %.0f%% busy (all its CPUs, whatever ran on them)\n", r.MachineBusyPct)
+	}
 	if r.Requests > 0 {
-		var parts []string
-		for _, p := range []struct {
+		parts := []struct {
 			name string
 			cpuS float64
-		}{{"server", r.ServerCPUS}, {"load generator", r.LoadGeneratorCPUS}, {"database", r.DatabaseCPUS}} {
+		}{{"server", r.ServerCPUS}, {"load generator", r.LoadGeneratorCPUS}, {"database", r.DatabaseCPUS}}
+		if r.inProcess { // one process: one figure
+			parts = parts[1:]
+			parts[0].name = "server and load generator (one process)"
+		}
+		var measured []string
+		for _, p := range parts {
 			if p.cpuS > 0 { // 0: not measured
-				parts = append(parts, fmt.Sprintf("%s %.0f µs", p.name, p.cpuS/float64(r.Requests)*1e6))
+				measured = append(measured, fmt.Sprintf("%s %.0f µs", p.name, p.cpuS/float64(r.Requests)*1e6))
 			}
 		}
-		fmt.Fprintf(w, "CPU a request %s\n", strings.Join(parts, ", "))
+		fmt.Fprintf(w, "CPU a request %s\n", strings.Join(measured, ", "))
 	}
 	if r.HashesPerS > 0 {
 		fmt.Fprintf(w, "argon2id      %.1f hashes/s on this machine; logins %.1f/s = %.0f%% of it\n", r.HashesPerS, r.SucceededPerS, r.LoginsOfHashRatePct)

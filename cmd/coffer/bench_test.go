@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -46,7 +47,7 @@ func TestBenchRunsAMixedLoad(t *testing.T) {
 	if r.ServerErrors != 0 || !strings.HasPrefix(r.Ledger, "ok") {
 		t.Errorf("server errors %d, ledger %q", r.ServerErrors, r.Ledger)
 	}
-	if r.MachineBusy <= 0 || r.MachineBusy > 100 {
+	if runtime.GOOS == "linux" && (r.MachineBusy <= 0 || r.MachineBusy > 100) { // read from /proc/stat
 		t.Errorf("the machine %v%% busy during a load", r.MachineBusy)
 	}
 }
@@ -124,7 +125,7 @@ func TestBenchRunsPgbenchBeside(t *testing.T) {
 	if len(runs) != 1 || runs[0].Pgbench == nil || runs[0].Pgbench.TPS <= 0 || runs[0].Pgbench.Clients != 4 {
 		t.Fatalf("runs %+v: want one with pgbench's tps at 4 clients", runs)
 	}
-	if runs[0].DatabaseCPUS <= 0 { // the tests' PostgreSQL runs on this machine
+	if runtime.GOOS == "linux" && runs[0].DatabaseCPUS <= 0 { // the tests' PostgreSQL runs on this machine; read from /proc
 		t.Errorf("database CPU %v s during a load on PostgreSQL", runs[0].DatabaseCPUS)
 	}
 }
