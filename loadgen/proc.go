@@ -20,9 +20,10 @@ import (
 // /proc/stat (USER_HZ), 100 on every Linux architecture Go runs on.
 const clockTicksPerS = 100
 
-// ticks converts a count of clock ticks to a duration: 10 ms each,
-// multiplied as a whole duration, which overflows only past 2^63 ns
-// (about 292 years of CPU time, where ticks × 10^9 / 100 would past 3).
+// ticks converts a count of clock ticks to a duration, 10 ms each: the
+// product overflows only past 2^63 ns, about 292 years of CPU time (a
+// machine's total grows by that many CPUs each year), where multiplying
+// by a second before dividing by 100 would overflow past 3.
 func ticks(n int64) time.Duration { return time.Duration(n) * (time.Second / clockTicksPerS) }
 
 // ProcessUsage is a process's CPU time so far and its peak resident memory.
