@@ -137,24 +137,15 @@ func TreeUsage(pid int) (ProcessUsage, error) {
 // descendants lists the processes below pid, from the parent ids in
 // /proc/*/stat.
 func descendants(pid int) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
 	children := map[int][]int{}
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		fields, err := statFields(e.Name())
-		if err != nil || len(fields) < 2 {
-			continue // exited
+	eachProcess(func(p int, _ string, fields []string) {
+		if len(fields) < 2 {
+			return
 		}
 		if ppid, err := strconv.Atoi(fields[1]); err == nil { // field 4
 			children[ppid] = append(children[ppid], p)
 		}
-	}
+	})
 	var out []int
 	for queue := children[pid]; len(queue) > 0; queue = queue[1:] {
 		out = append(out, queue[0])
@@ -227,23 +218,34 @@ func parseMachineUsage(line string) (MachineUsage, error) {
 // the first of them waits for every other.
 func CommandUsage(name string) time.Duration {
 	var sum time.Duration
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0
-	}
-	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		comm, fields, err := procStat(e.Name())
-		if err != nil || comm != name {
-			continue // exited, or another command
+	eachProcess(func(_ int, comm string, fields []string) {
+		if comm != name {
+			return
 		}
 		if cpu, ok := sumTicks(fields, statUTime, statSTime, statCUTime, statCSTime); ok {
 			sum += cpu
 		}
-	}
+	})
 	return sum
+}
+
+// eachProcess calls fn with the id, command name and stat fields (see
+// procStat) of each process of this machine; one that exits while
+// /proc is read is left out.
+func eachProcess(fn func(pid int, comm string, fields []string)) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue // not a process
+		}
+		if comm, fields, err := procStat(e.Name()); err == nil {
+			fn(pid, comm, fields)
+		}
+	}
 }
 
 // HashRate measures the machine's argon2id rate with the server's
