@@ -520,3 +520,120 @@ func TestARowHeldElsewhereHoldsUpOnlyItsPayments(t *testing.T) {
 	t.Logf("stats %+v", s.Stats())
 	storetest.AssertLedger(t, s)
 }
+
+// TestBatchesKeepTheirConnection: payments one after another, each a batch
+// of its own, run on the one connection the first took from the pool;
+// unless the pool has one connection only, which the Updates' reads need
+// between batches.
+func TestBatchesKeepTheirConnection(t *testing.T) {
+	for _, c := range []struct {
+		poolSize   int
+		idle       time.Duration // no pause of this test is that long
+		conns      int64         // taken from the pool by the batches
+		inUseAfter int           // connections in use between payments
+	}{
+		{poolSize: 2, idle: time.Minute, conns: 1, inUseAfter: 1},
+		// Short: a batcher that kept the one connection would hold up the
+		// next read that long, not a minute, before the test fails.
+		{poolSize: 1, idle: 100 * time.Millisecond, conns: batchedPayments, inUseAfter: 0},
+	} {
+		t.Run(fmt.Sprintf("pool of %d", c.poolSize), func(t *testing.T) {
+			postgres.SetBatchConnIdle(t, c.idle)
+			s := pgtest.OpenOptions(t, postgres.Options{MaxConns: c.poolSize})
+			conns, inUseAfter := payOneByOne(t, s)
+			if conns != c.conns || inUseAfter != c.inUseAfter {
+				t.Errorf("batches took %d connections, %d in use after each: want %d and %d", conns, inUseAfter, c.conns, c.inUseAfter)
+			}
+		})
+	}
+}
+
+const batchedPayments = 5
+
+// payOneByOne runs batchedPayments payments one after another, each with
+// a read of the payer's balance before it; it returns the connections the
+// batches took from the pool, and the most in use after a payment.
+func payOneByOne(t *testing.T, s *postgres.Store) (conns int64, inUseAfter int) {
+	t.Helper()
+	payer, payee := newUser(1), newUser(2)
+	createUser(t, s, payer)
+	createUser(t, s, payee)
+	storetest.Deposit(t, s, payer.ID, 1_000_00)
+	from, to := coffer.CardAccount(payer.ID), coffer.CardAccount(payee.ID)
+	for range batchedPayments {
+		balance(t, s, from) // as a payment reads before its Update
+		if err := s.Update(ctx, func(tx coffer.Tx) error {
+			_, err := tx.PostLater(ctx, oneLeg(from, to, 1_00))
+			return err
+		}); err != nil {
+			t.Fatalf("payment: %v", err)
+		}
+		inUseAfter = max(inUseAfter, s.DB().Stats().InUse)
+	}
+	st := s.Stats()
+	if st.Batches != batchedPayments {
+		t.Errorf("%d batches, want one a payment, %d", st.Batches, batchedPayments)
+	}
+	if got := balance(t, s, to); got != batchedPayments*1_00 {
+		t.Errorf("payee's card %d, want %d", got, batchedPayments*1_00)
+	}
+	storetest.AssertLedger(t, s)
+	return st.BatchConns, inUseAfter
+}
+
+// TestBatchConnectionGoesBackToThePoolWhenIdle: after a pause, the
+// batcher's connection is back in the pool, which checks it before the
+// next batch: a payment after the database closed every idle connection
+// meets none of them, and runs once.
+func TestBatchConnectionGoesBackToThePoolWhenIdle(t *testing.T) {
+	postgres.SetBatchConnIdle(t, 50*time.Millisecond)
+	dsn := pgtest.DSN(t)
+	s, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	admin, err := sql.Open("pgx", dsn) // not the store's pool, whose connections it closes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	payer, payee := newUser(1), newUser(2)
+	createUser(t, s, payer)
+	createUser(t, s, payee)
+	storetest.Deposit(t, s, payer.ID, 1_000_00)
+	from, to := coffer.CardAccount(payer.ID), coffer.CardAccount(payee.ID)
+	pay := func() {
+		t.Helper()
+		if err := s.Update(ctx, func(tx coffer.Tx) error {
+			_, err := tx.PostLater(ctx, oneLeg(from, to, 1_00))
+			return err
+		}); err != nil {
+			t.Fatalf("payment: %v", err)
+		}
+	}
+	pay()
+	for deadline := time.Now().Add(10 * time.Second); s.DB().Stats().InUse != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the batcher's connection is still in use after 10 s with nothing to do")
+		}
+	}
+	var killed int
+	if err := admin.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid()) AS k`).Scan(&killed); err != nil {
+		t.Fatal(err)
+	}
+	if killed == 0 {
+		t.Fatal("no connection of the pool was closed: the test proves nothing")
+	}
+	time.Sleep(1100 * time.Millisecond) // the pool checks a connection idle for more than a second
+	retriesBefore := s.Stats().ConnRetries
+	pay()
+	if n := s.Stats().ConnRetries - retriesBefore; n != 0 {
+		t.Errorf("the payment after the pause ran %d more times: it met a closed connection", n)
+	}
+	if got := balance(t, s, to); got != 2*1_00 {
+		t.Errorf("payee's card %d, want %d", got, 2*1_00)
+	}
+	storetest.AssertLedger(t, s)
+}

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"time"
 
 	"coffer"
 	"coffer/sqlstore"
@@ -98,3 +99,11 @@ func RanNothing(err error) bool { return errors.As(err, new(*unstartedError)) }
 
 // Conflict is conflict: an error after which Update runs its function again.
 func Conflict(err error) bool { return conflict(err) }
+
+// SetBatchConnIdle sets how long the batcher of a store opened from now on
+// keeps its connection with no batch to run, until the test ends.
+func SetBatchConnIdle(t interface{ Cleanup(func()) }, idle time.Duration) {
+	old := batchConnIdle
+	batchConnIdle = idle
+	t.Cleanup(func() { batchConnIdle = old })
+}

@@ -119,6 +119,7 @@ type Stats struct {
 	Batches         int64 // batches posted (see batch.go)
 	Batched         int64 // Updates posted in them: Batched / Batches is the mean batch
 	SplitBatches    int64 // batches that failed whole at an Update's statement and ran again in sections
+	BatchConns      int64 // connections the batches took from the pool: one for each run of batches without a pause (see batch.go)
 }
 
 // Stats returns the counts since Open.
@@ -126,6 +127,7 @@ func (s *Store) Stats() Stats {
 	st := Stats{ConflictRetries: s.conflictRetries.Load(), ConnRetries: s.connRetries.Load(), GaveUp: s.gaveUp.Load()}
 	if s.batch != nil {
 		st.Batches, st.Batched, st.SplitBatches = s.batch.batches.Load(), s.batch.batched.Load(), s.batch.split.Load()
+		st.BatchConns = s.batch.conns.Load()
 	}
 	return st
 }
@@ -184,7 +186,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	// mode that caches prepared statements, and no other (the
 	// others are for poolers that do not keep prepared statements).
 	if !opts.NoBatching && cfg.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
-		s.batch = newBatcher(db)
+		s.batch = newBatcher(db, opts.MaxConns)
 	}
 	return s, nil
 }
