@@ -153,11 +153,8 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	if err := early.Validate(); err != nil {
 		return usageError{err.Error()}
 	}
-	database := "sqlite"
+	database := benchDatabase(*target, *db)
 	dsn := *db
-	if isPostgres(dsn) {
-		database = "postgresql"
-	}
 
 	tmp, err := os.MkdirTemp("", "coffer-bench-")
 	if err != nil {
@@ -256,6 +253,20 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 	return failed
+}
+
+// benchDatabase names the database of the report: the bench's own server
+// runs on --db, or on SQLite without it; a target's database is known only
+// when --db names it.
+func benchDatabase(target, db string) string {
+	switch {
+	case isPostgres(db):
+		return "postgresql"
+	case db == "" && target != "":
+		return "unknown"
+	default:
+		return "sqlite"
+	}
 }
 
 // postgresCommand is the command name of PostgreSQL's processes, whose

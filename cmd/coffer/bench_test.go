@@ -152,3 +152,20 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchNamesTheDatabaseItKnows: a target's database is unknown unless
+// --db names it; it was reported as SQLite.
+func TestBenchNamesTheDatabaseItKnows(t *testing.T) {
+	for _, c := range []struct{ target, db, want string }{
+		{"", "", "sqlite"},
+		{"", "bench.db", "sqlite"},
+		{"", "postgres://u@127.0.0.1/db", "postgresql"},
+		{"http://127.0.0.1:8080", "", "unknown"},
+		{"http://127.0.0.1:8080", "coffer.db", "sqlite"},
+		{"http://127.0.0.1:8080", "postgresql://u@127.0.0.1/db", "postgresql"},
+	} {
+		if got := benchDatabase(c.target, c.db); got != c.want {
+			t.Errorf("--target %q --db %q: database %q, want %q", c.target, c.db, got, c.want)
+		}
+	}
+}
