@@ -91,16 +91,23 @@ const (
 // the backends: at 8 clients PostgreSQL spent about 4% more CPU a
 // transfer, and the server cleared about 3% fewer transfers
 // (BENCHMARKS.md, twelfth round).
+//
+// The connection goes back to the pool, which checks it as any other
+// before handing it out again: when a batch ends with every connection of
+// the pool in use (someone may be waiting for one: so the batcher holds
+// up the reads and the other writes by a batch at most, or batchConnIdle
+// when no batch follows); when it was closed or left in doubt; after
+// batchConnIdle with no batch to run; and after it was kept for
+// batchConnHold or the pool's lifetime (pool_max_conn_lifetime),
+// whichever is shorter.
 var (
 	// batchConnIdle is how long the batcher keeps its connection with no
-	// batch to run. It then goes back to the pool, which pings a
-	// connection idle for more than a second before handing it out again
-	// (pgx's stdlib), so that a connection closed meanwhile by the server
-	// or a proxy is replaced before a batch is sent on it.
-	batchConnIdle = time.Second
+	// batch to run: far longer than the gap between two batches under
+	// load, short enough that a read or an operator's command waiting for
+	// a connection of a small pool meanwhile is not held up for long.
+	batchConnIdle = 50 * time.Millisecond
 	// batchConnHold bounds how long the batcher keeps one connection under
-	// steady load; it then goes back to the pool, which closes it once it
-	// is older than the pool's lifetime (pool_max_conn_lifetime).
+	// steady load, so that the pool's lifetime applies to it.
 	batchConnHold = time.Minute
 )
 
@@ -176,16 +183,19 @@ type batcher struct {
 	connMu    sync.Mutex
 	conn      *sql.Conn // the connection kept from the last batch, or nil
 	connTaken time.Time // when conn was taken from the pool
-	keepConn  bool      // false when the pool has one connection, which the Updates' reads need too
 	connIdle  time.Duration
 	connHold  time.Duration
 }
 
-// newBatcher starts the batcher of a store whose pool has poolSize
-// connections at most.
-func newBatcher(db *sql.DB, poolSize int) *batcher {
+// newBatcher starts the batcher of a store whose pool closes connections
+// older than connLifetime (0: never).
+func newBatcher(db *sql.DB, connLifetime time.Duration) *batcher {
+	hold := batchConnHold
+	if connLifetime > 0 {
+		hold = min(hold, connLifetime)
+	}
 	b := &batcher{db: db, items: make(chan *batchItem, batchQueueLen), stop: make(chan struct{}), done: make(chan struct{}),
-		keepConn: poolSize > 1, connIdle: batchConnIdle, connHold: batchConnHold}
+		connIdle: batchConnIdle, connHold: hold}
 	go b.run()
 	return b
 }
@@ -285,6 +295,12 @@ func (b *batcher) next() (*batchItem, bool) {
 	}
 }
 
+// poolExhausted reports whether every connection the pool may open is in
+// use, so that whoever asks for one next waits.
+func poolExhausted(st sql.DBStats) bool {
+	return st.MaxOpenConnections > 0 && st.InUse >= st.MaxOpenConnections
+}
+
 // keepsConn reports whether the batcher keeps a connection.
 func (b *batcher) keepsConn() bool {
 	b.connMu.Lock()
@@ -363,8 +379,8 @@ func (b *batcher) runBatch(batch []*batchItem) {
 // withConn runs fn on the connection kept from the last batch, or on one
 // taken from the pool, and closes the connection afterwards if fn left it
 // in a transaction or in doubt. It keeps the connection for the next
-// batch unless it is closed or was kept for connHold already (or keepConn
-// is false).
+// batch unless it is closed, was kept for connHold already, or the pool
+// has no other free.
 func (b *batcher) withConn(ctx context.Context, fn func(*pgx.Conn)) error {
 	b.connMu.Lock()
 	defer b.connMu.Unlock()
@@ -387,7 +403,7 @@ func (b *batcher) withConn(ctx context.Context, fn func(*pgx.Conn)) error {
 		closed = conn.IsClosed()
 		return nil
 	})
-	if err != nil || closed || !b.keepConn || time.Since(b.connTaken) > b.connHold {
+	if err != nil || closed || time.Since(b.connTaken) > b.connHold || poolExhausted(b.db.Stats()) {
 		b.releaseConnLocked()
 	}
 	return err

@@ -82,6 +82,9 @@ func (s *Store) InOneBatchCommitting(ctx context.Context, fns ...func(*TxConn) e
 		}
 	}
 	s.batch.runBatch(items)
+	// Not kept: run's goroutine, which gives it back when idle, may be
+	// waiting already with none.
+	s.batch.releaseConn()
 	committing := make([]bool, len(fns))
 	for k, it := range items {
 		r := <-it.result

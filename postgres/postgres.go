@@ -119,7 +119,7 @@ type Stats struct {
 	Batches         int64 // batches posted (see batch.go)
 	Batched         int64 // Updates posted in them: Batched / Batches is the mean batch
 	SplitBatches    int64 // batches that failed whole at an Update's statement and ran again in sections
-	BatchConns      int64 // connections the batches took from the pool: one for each run of batches without a pause (see batch.go)
+	BatchConns      int64 // connections the batches took from the pool: the batcher keeps one from batch to batch, and gives it back on a pause, a full pool, a lost connection, or once a minute (see batch.go)
 }
 
 // Stats returns the counts since Open.
@@ -186,7 +186,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	// mode that caches prepared statements, and no other (the
 	// others are for poolers that do not keep prepared statements).
 	if !opts.NoBatching && cfg.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
-		s.batch = newBatcher(db, opts.MaxConns)
+		s.batch = newBatcher(db, opts.ConnMaxLifetime)
 	}
 	return s, nil
 }
