@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -512,107 +510,13 @@ func TestFailingWritesPostgresGone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := newProxy(t, u.Host)
-	u.Host = p.addr
+	p := pgtest.NewProxy(t, u.Host)
+	u.Host = p.Addr()
 	r := newFaultRig(t, u.String(), pgDirect(dsn), pgSecret())
 	r.failingWrites(t, fault{
 		name:     "PostgreSQL gone",
 		readable: false,
-		inject:   func() error { p.down(); return nil },
-		clear:    p.up,
+		inject:   func() error { p.Down(); return nil },
+		clear:    p.Up,
 	})
-}
-
-// proxy forwards TCP connections from an address of 127.0.0.1 to target,
-// and can go down (closing every connection, refusing new ones) and come
-// back up on the same address.
-type proxy struct {
-	target string
-	addr   string
-
-	mu    sync.Mutex
-	ln    net.Listener
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	t.Helper()
-	p := &proxy{target: target, addr: freeAddr(t), conns: map[net.Conn]struct{}{}}
-	if err := p.up(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.down(); p.wg.Wait() })
-	return p
-}
-
-// up listens again on the proxy's address.
-func (p *proxy) up() error {
-	var ln net.Listener
-	var err error
-	for try := 0; try < 50; try++ {
-		if ln, err = net.Listen("tcp", p.addr); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	p.wg.Go(func() { p.serve(ln) })
-	return nil
-}
-
-// down stops listening and cuts every connection.
-func (p *proxy) down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-		delete(p.conns, c)
-	}
-}
-
-func (p *proxy) track(c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln == nil {
-		return false
-	}
-	p.conns[c] = struct{}{}
-	return true
-}
-
-// serve accepts until the listener is closed.
-func (p *proxy) serve(ln net.Listener) {
-	for {
-		in, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		out, err := net.DialTimeout("tcp", p.target, 5*time.Second)
-		if err != nil {
-			in.Close()
-			continue
-		}
-		if !p.track(in) || !p.track(out) {
-			in.Close()
-			out.Close()
-			continue
-		}
-		pipe := func(dst, src net.Conn) {
-			io.Copy(dst, src)
-			dst.Close()
-			src.Close()
-		}
-		p.wg.Go(func() { pipe(out, in) })
-		p.wg.Go(func() { pipe(in, out) })
-	}
 }

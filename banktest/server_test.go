@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"coffer/internal/pgtest"
 )
 
 // Time limits of the child processes.
@@ -70,7 +72,7 @@ type server struct {
 // test failed.
 func newServer(t testing.TB, db string, env ...string) *server {
 	t.Helper()
-	s := &server{t: t, bin: binary(t), db: db, addr: freeAddr(t), env: env, logPath: filepath.Join(t.TempDir(), "server.log")}
+	s := &server{t: t, bin: binary(t), db: db, addr: pgtest.FreeAddr(t), env: env, logPath: filepath.Join(t.TempDir(), "server.log")}
 	t.Cleanup(func() {
 		s.kill()
 		if t.Failed() {
@@ -209,17 +211,6 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// freeAddr returns an address of 127.0.0.1 with a port free right now.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // envelope is the API's answer.

@@ -84,33 +84,6 @@ const (
 	batchTimeout = 30 * time.Second
 )
 
-// The batcher keeps the connection its batch ran on for the next batch,
-// so that while payments keep coming one backend runs every batch. Taken
-// from the pool at each batch, a batch ran on the connection freed last,
-// often one that a payment's read had just used, so batches moved among
-// the backends: at 8 clients PostgreSQL spent about 4% more CPU a
-// transfer, and the server cleared about 3% fewer transfers
-// (BENCHMARKS.md, twelfth round).
-//
-// The connection goes back to the pool, which checks it as any other
-// before handing it out again: when a batch ends with every connection of
-// the pool in use (someone may be waiting for one: so the batcher holds
-// up the reads and the other writes by a batch at most, or batchConnIdle
-// when no batch follows); when it was closed or left in doubt; after
-// batchConnIdle with no batch to run; and after it was kept for
-// batchConnHold or the pool's lifetime (pool_max_conn_lifetime),
-// whichever is shorter.
-var (
-	// batchConnIdle is how long the batcher keeps its connection with no
-	// batch to run: far longer than the gap between two batches under
-	// load, short enough that a read or an operator's command waiting for
-	// a connection of a small pool meanwhile is not held up for long.
-	batchConnIdle = 50 * time.Millisecond
-	// batchConnHold bounds how long the batcher keeps one connection under
-	// steady load, so that the pool's lifetime applies to it.
-	batchConnHold = time.Minute
-)
-
 // The statements that take a batch's rows first: users by id, then
 // accounts in AccountKey.Less order (its strings compared byte by byte,
 // as COLLATE "C" does). PostgreSQL locks the rows of SELECT ... ORDER BY
@@ -176,26 +149,10 @@ type batcher struct {
 	batches atomic.Int64 // batches run
 	batched atomic.Int64 // Updates in them
 	split   atomic.Int64 // batches whose one transaction failed, run again in sections
-	conns   atomic.Int64 // connections taken from the pool
-
-	// connMu is held while a batch runs and while conn is given back:
-	// besides run's goroutine, only tests run batches (InOneBatch).
-	connMu    sync.Mutex
-	conn      *sql.Conn // the connection kept from the last batch, or nil
-	connTaken time.Time // when conn was taken from the pool
-	connIdle  time.Duration
-	connHold  time.Duration
 }
 
-// newBatcher starts the batcher of a store whose pool closes connections
-// older than connLifetime (0: never).
-func newBatcher(db *sql.DB, connLifetime time.Duration) *batcher {
-	hold := batchConnHold
-	if connLifetime > 0 {
-		hold = min(hold, connLifetime)
-	}
-	b := &batcher{db: db, items: make(chan *batchItem, batchQueueLen), stop: make(chan struct{}), done: make(chan struct{}),
-		connIdle: batchConnIdle, connHold: hold}
+func newBatcher(db *sql.DB) *batcher {
+	b := &batcher{db: db, items: make(chan *batchItem, batchQueueLen), stop: make(chan struct{}), done: make(chan struct{})}
 	go b.run()
 	return b
 }
@@ -239,7 +196,6 @@ func (b *batcher) post(ctx context.Context, t *txConn) (committing bool, err err
 
 func (b *batcher) run() {
 	defer close(b.done)
-	defer b.releaseConn()
 	for {
 		select {
 		case <-b.stop: // first: a select picks at random among what is ready
@@ -247,8 +203,10 @@ func (b *batcher) run() {
 			return
 		default:
 		}
-		first, ok := b.next()
-		if !ok {
+		var first *batchItem
+		select {
+		case first = <-b.items:
+		case <-b.stop:
 			b.refuseQueued()
 			return
 		}
@@ -263,63 +221,6 @@ func (b *batcher) run() {
 			}
 		}
 		b.runBatch(batch)
-	}
-}
-
-// next waits for the Update that opens the next batch, and reports false
-// when the store closes first. While it waits, the connection kept from
-// the last batch goes back to the pool after connIdle.
-func (b *batcher) next() (*batchItem, bool) {
-	select {
-	case it := <-b.items:
-		return it, true
-	default:
-	}
-	if b.keepsConn() {
-		idle := time.NewTimer(b.connIdle)
-		defer idle.Stop()
-		select {
-		case it := <-b.items:
-			return it, true
-		case <-b.stop:
-			return nil, false
-		case <-idle.C:
-			b.releaseConn()
-		}
-	}
-	select {
-	case it := <-b.items:
-		return it, true
-	case <-b.stop:
-		return nil, false
-	}
-}
-
-// poolExhausted reports whether every connection the pool may open is in
-// use, so that whoever asks for one next waits.
-func poolExhausted(st sql.DBStats) bool {
-	return st.MaxOpenConnections > 0 && st.InUse >= st.MaxOpenConnections
-}
-
-// keepsConn reports whether the batcher keeps a connection.
-func (b *batcher) keepsConn() bool {
-	b.connMu.Lock()
-	defer b.connMu.Unlock()
-	return b.conn != nil
-}
-
-// releaseConn gives the connection kept from the last batch, if any, back
-// to the pool.
-func (b *batcher) releaseConn() {
-	b.connMu.Lock()
-	defer b.connMu.Unlock()
-	b.releaseConnLocked()
-}
-
-func (b *batcher) releaseConnLocked() {
-	if b.conn != nil {
-		b.conn.Close()
-		b.conn = nil
 	}
 }
 
@@ -376,37 +277,23 @@ func (b *batcher) runBatch(batch []*batchItem) {
 	}
 }
 
-// withConn runs fn on the connection kept from the last batch, or on one
-// taken from the pool, and closes the connection afterwards if fn left it
-// in a transaction or in doubt. It keeps the connection for the next
-// batch unless it is closed, was kept for connHold already, or the pool
-// has no other free.
+// withConn runs fn on a connection of the pool, and closes the
+// connection afterwards if fn left it in a transaction or in doubt.
 func (b *batcher) withConn(ctx context.Context, fn func(*pgx.Conn)) error {
-	b.connMu.Lock()
-	defer b.connMu.Unlock()
-	if b.conn == nil {
-		c, err := b.db.Conn(ctx)
-		if err != nil {
-			return err
-		}
-		b.conn, b.connTaken = c, time.Now()
-		b.conns.Add(1)
+	c, err := b.db.Conn(ctx)
+	if err != nil {
+		return err
 	}
-	closed := false
-	err := b.conn.Raw(func(driverConn any) error {
+	defer c.Close()
+	return c.Raw(func(driverConn any) error {
 		conn := driverConn.(*stdlib.Conn).Conn()
 		fn(conn)
 		pc := conn.PgConn()
 		if (pc.IsBusy() || pc.TxStatus() != 'I') && !conn.IsClosed() {
 			conn.Close(context.WithoutCancel(ctx))
 		}
-		closed = conn.IsClosed()
 		return nil
 	})
-	if err != nil || closed || time.Since(b.connTaken) > b.connHold || poolExhausted(b.db.Stats()) {
-		b.releaseConnLocked()
-	}
-	return err
 }
 
 // postBatch runs the batch's items on conn, whole and, if a statement

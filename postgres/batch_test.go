@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -521,174 +522,82 @@ func TestARowHeldElsewhereHoldsUpOnlyItsPayments(t *testing.T) {
 	storetest.AssertLedger(t, s)
 }
 
-// TestBatchesKeepTheirConnection: payments one after another, each a batch
-// of its own, run on the one connection the first took from the pool;
-// unless the pool has no other free after the batch (one connection in
-// all, or the other held by a long transaction), which the Updates' reads
-// need between batches.
-func TestBatchesKeepTheirConnection(t *testing.T) {
-	for _, c := range []struct {
-		name       string
-		poolSize   int
-		holdOne    bool          // a transaction of the test's own holds one connection throughout
-		idle       time.Duration // the batcher's; no pause of this test is that long
-		conns      int64         // taken from the pool by the batches
-		inUseAfter int           // connections in use after a payment
-	}{
-		{name: "pool of 2", poolSize: 2, idle: time.Second, conns: 1, inUseAfter: 1},
-		// A short idle: a batcher that kept the last free connection
-		// would hold up the next read that long before the test fails.
-		{name: "pool of 1", poolSize: 1, idle: 200 * time.Millisecond, conns: batchedPayments, inUseAfter: 0},
-		{name: "pool of 2, one held", poolSize: 2, holdOne: true, idle: 200 * time.Millisecond, conns: batchedPayments, inUseAfter: 1},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			postgres.SetBatchConnIdle(t, c.idle)
-			s := pgtest.OpenOptions(t, postgres.Options{MaxConns: c.poolSize})
-			pay, from, to := newPayments(t, s)
-			if c.holdOne {
-				tx, err := s.DB().BeginTx(ctx, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer tx.Rollback()
-			}
-			inUseAfter := 0
-			for range batchedPayments {
-				balance(t, s, from) // as a payment reads before its Update
-				pay()
-				inUseAfter = max(inUseAfter, s.DB().Stats().InUse)
-			}
-			st := s.Stats()
-			if st.Batches != batchedPayments || st.BatchConns != c.conns || inUseAfter != c.inUseAfter {
-				t.Errorf("%d batches took %d connections, %d in use after a payment: want %d, %d and %d",
-					st.Batches, st.BatchConns, inUseAfter, batchedPayments, c.conns, c.inUseAfter)
-			}
-			if got := balance(t, s, to); got != batchedPayments*1_00 {
-				t.Errorf("payee's card %d, want %d", got, batchedPayments*1_00)
-			}
-			storetest.AssertLedger(t, s)
-		})
+// TestConnectionsAfterANetworkCut: every connection of the pool is cut
+// while idle, without a word from PostgreSQL (a network failure, a load
+// balancer); the reads and the payment that follow succeed, the payment
+// once. (A batch sent on a connection cut while the batcher kept it idle
+// ends with "unexpected EOF" after its pipeline was written: its outcome
+// unknown. BENCHMARKS.md, twelfth round, "What was tried".)
+func TestConnectionsAfterANetworkCut(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-const batchedPayments = 5
-
-// newPayments makes a payer with funds and a payee on s, and returns a
-// function that pays 1.00 from one to the other in a batch of its own, and
-// their cards.
-func newPayments(t *testing.T, s *postgres.Store) (pay func(), from, to coffer.AccountKey) {
-	t.Helper()
+	network := pgtest.NewProxy(t, u.Host)
+	u.Host = network.Addr()
+	s, err := postgres.Open(ctx, u.String(), postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
 	payer, payee := newUser(1), newUser(2)
 	createUser(t, s, payer)
 	createUser(t, s, payee)
-	storetest.Deposit(t, s, payer.ID, 1_000_000_00) // a million payments
-	from, to = coffer.CardAccount(payer.ID), coffer.CardAccount(payee.ID)
-	pay = func() {
+	storetest.Deposit(t, s, payer.ID, 1_000_00)
+	from, to := coffer.CardAccount(payer.ID), coffer.CardAccount(payee.ID)
+	pay := func() {
 		t.Helper()
 		if err := s.Update(ctx, func(tx coffer.Tx) error {
 			_, err := tx.PostLater(ctx, oneLeg(from, to, 1_00))
 			return err
 		}); err != nil {
-			t.Fatalf("payment: %v", err)
+			t.Errorf("payment: %v", err)
 		}
 	}
-	return pay, from, to
-}
-
-// TestBatchConnectionKeptNoLongerThanThePoolsLifetime: under steady load
-// the batcher gives its connection back once it has kept it for the
-// pool's lifetime, so that the pool can close it.
-func TestBatchConnectionKeptNoLongerThanThePoolsLifetime(t *testing.T) {
-	postgres.SetBatchConnIdle(t, time.Second)
-	const lifetime = 100 * time.Millisecond
-	s := pgtest.OpenOptions(t, postgres.Options{ConnMaxLifetime: lifetime})
-	pay, _, _ := newPayments(t, s)
-	for start := time.Now(); time.Since(start) < 5*lifetime; {
-		pay()
-	}
-	if st := s.Stats(); st.BatchConns < 2 {
-		t.Errorf("%d batches over five lifetimes of the pool's connections took %d connection", st.Batches, st.BatchConns)
-	}
-	storetest.AssertLedger(t, s)
-}
-
-// killOthers closes, from admin, every connection to admin's database but
-// its own, and returns how many it closed.
-func killOthers(t *testing.T, admin *sql.DB) int {
-	t.Helper()
-	var killed int
-	if err := admin.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-WHERE datname = current_database() AND pid <> pg_backend_pid()) AS k`).Scan(&killed); err != nil {
-		t.Fatal(err)
-	}
-	if killed == 0 {
-		t.Fatal("no connection of the pool was closed: the test proves nothing")
-	}
-	return killed
-}
-
-// openWithAdmin opens a store on a fresh database, and a pool of its own
-// on the same database to close the store's connections from.
-func openWithAdmin(t *testing.T) (*postgres.Store, *sql.DB) {
-	t.Helper()
-	dsn := pgtest.DSN(t)
-	s, err := postgres.Open(ctx, dsn, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	return s, admin
-}
-
-// TestBatchConnectionKilledWhileKept: PostgreSQL closes the connection the
-// batcher keeps; the next payment meets it closed, and runs again on
-// another, once.
-func TestBatchConnectionKilledWhileKept(t *testing.T) {
-	postgres.SetBatchConnIdle(t, time.Minute) // kept throughout
-	s, admin := openWithAdmin(t)
-	pay, _, to := newPayments(t, s)
-	const rounds = 3
-	for range rounds {
-		pay()
-		killOthers(t, admin)
-		pay()
-	}
-	if got := balance(t, s, to); got != 2*rounds*1_00 {
-		t.Errorf("payee's card %d, want %d", got, 2*rounds*1_00)
-	}
-	if st := s.Stats(); st.BatchConns < rounds+1 {
-		t.Errorf("%d connections taken for batches: a closed one was kept", st.BatchConns)
-	}
-	storetest.AssertLedger(t, s)
-}
-
-// TestBatchConnectionGoesBackToThePoolWhenIdle: after a pause, the
-// batcher's connection is back in the pool, which checks it before handing
-// it out again: a payment after the database closed every idle connection
-// meets none of them, and runs once.
-func TestBatchConnectionGoesBackToThePoolWhenIdle(t *testing.T) {
-	postgres.SetBatchConnIdle(t, 50*time.Millisecond)
-	s, admin := openWithAdmin(t)
-	pay, _, to := newPayments(t, s)
 	pay()
-	for deadline := time.Now().Add(10 * time.Second); s.DB().Stats().InUse != 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the batcher's connection is still in use after 10 s with nothing to do")
+	read := func() error {
+		return s.View(ctx, func(tx coffer.ReadTx) error {
+			_, err := tx.Balance(ctx, from)
+			time.Sleep(20 * time.Millisecond) // so that concurrent reads overlap, each on a connection of its own
+			return err
+		})
+	}
+	const readers = 4
+	var wg sync.WaitGroup
+	for range readers {
+		wg.Go(func() {
+			if err := read(); err != nil {
+				t.Errorf("read: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if idle := s.DB().Stats().Idle; idle < 2 {
+		t.Fatalf("%d connections idle in the pool: the test proves nothing", idle)
+	}
+
+	network.Down()
+	if err := network.Up(); err != nil {
+		t.Fatal(err)
+	}
+	failed := 0
+	for range readers + 1 {
+		if err := read(); err != nil {
+			if coffer.ErrorCode(err) != coffer.ErrUnavailable {
+				t.Errorf("a read on a dead connection: %v, want %s", err, coffer.ErrUnavailable)
+			}
+			failed++
 		}
 	}
-	killOthers(t, admin)
-	// pgx's driver checks a connection taken from the pool more than a
-	// second after it was last taken.
-	time.Sleep(1100 * time.Millisecond)
+	t.Logf("%d reads of %d failed", failed, readers+1)
+	if failed > 1 {
+		t.Errorf("%d reads of %d after the cut failed, want the first at most", failed, readers+1)
+	}
 	retriesBefore := s.Stats().ConnRetries
 	pay()
 	if n := s.Stats().ConnRetries - retriesBefore; n != 0 {
-		t.Errorf("the payment after the pause ran %d more times: it met a closed connection", n)
+		t.Errorf("the payment after the cut ran %d more times: it met a dead connection", n)
 	}
 	if got := balance(t, s, to); got != 2*1_00 {
 		t.Errorf("payee's card %d, want %d", got, 2*1_00)

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"time"
 
 	"coffer"
 	"coffer/sqlstore"
@@ -82,9 +81,6 @@ func (s *Store) InOneBatchCommitting(ctx context.Context, fns ...func(*TxConn) e
 		}
 	}
 	s.batch.runBatch(items)
-	// Not kept: run's goroutine, which gives it back when idle, may be
-	// waiting already with none.
-	s.batch.releaseConn()
 	committing := make([]bool, len(fns))
 	for k, it := range items {
 		r := <-it.result
@@ -102,11 +98,3 @@ func RanNothing(err error) bool { return errors.As(err, new(*unstartedError)) }
 
 // Conflict is conflict: an error after which Update runs its function again.
 func Conflict(err error) bool { return conflict(err) }
-
-// SetBatchConnIdle sets how long the batcher of a store opened from now on
-// keeps its connection with no batch to run, until the test ends.
-func SetBatchConnIdle(t interface{ Cleanup(func()) }, idle time.Duration) {
-	old := batchConnIdle
-	batchConnIdle = idle
-	t.Cleanup(func() { batchConnIdle = old })
-}

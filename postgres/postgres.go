@@ -119,7 +119,6 @@ type Stats struct {
 	Batches         int64 // batches posted (see batch.go)
 	Batched         int64 // Updates posted in them: Batched / Batches is the mean batch
 	SplitBatches    int64 // batches that failed whole at an Update's statement and ran again in sections
-	BatchConns      int64 // connections the batches took from the pool: the batcher keeps one from batch to batch, and gives it back on a pause, a full pool, a lost connection, or once a minute (see batch.go)
 }
 
 // Stats returns the counts since Open.
@@ -127,7 +126,6 @@ func (s *Store) Stats() Stats {
 	st := Stats{ConflictRetries: s.conflictRetries.Load(), ConnRetries: s.connRetries.Load(), GaveUp: s.gaveUp.Load()}
 	if s.batch != nil {
 		st.Batches, st.Batched, st.SplitBatches = s.batch.batches.Load(), s.batch.batched.Load(), s.batch.split.Load()
-		st.BatchConns = s.batch.conns.Load()
 	}
 	return st
 }
@@ -186,7 +184,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	// mode that caches prepared statements, and no other (the
 	// others are for poolers that do not keep prepared statements).
 	if !opts.NoBatching && cfg.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
-		s.batch = newBatcher(db, opts.ConnMaxLifetime)
+		s.batch = newBatcher(db)
 	}
 	return s, nil
 }
