@@ -505,14 +505,8 @@ func TestFailingWritesPostgresReadOnly(t *testing.T) {
 // PostgreSQL and takes it down, as when PostgreSQL stops or the network
 // fails: connections break and new ones are refused.
 func TestFailingWritesPostgresGone(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := pgtest.NewProxy(t, u.Host)
-	u.Host = p.Addr()
-	r := newFaultRig(t, u.String(), pgDirect(dsn), pgSecret())
+	dsn, proxied, p := pgtest.DSNThroughProxy(t)
+	r := newFaultRig(t, proxied, pgDirect(dsn), pgSecret())
 	r.failingWrites(t, fault{
 		name:     "PostgreSQL gone",
 		readable: false,

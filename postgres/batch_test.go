@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -529,14 +528,8 @@ func TestARowHeldElsewhereHoldsUpOnlyItsPayments(t *testing.T) {
 // ends with "unexpected EOF" after its pipeline was written: its outcome
 // unknown. BENCHMARKS.md, twelfth round, "What was tried".)
 func TestConnectionsAfterANetworkCut(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	network := pgtest.NewProxy(t, u.Host)
-	u.Host = network.Addr()
-	s, err := postgres.Open(ctx, u.String(), postgres.Options{})
+	_, dsn, network := pgtest.DSNThroughProxy(t)
+	s, err := postgres.Open(ctx, dsn, postgres.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

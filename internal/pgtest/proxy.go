@@ -3,6 +3,7 @@ package pgtest
 import (
 	"io"
 	"net"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -32,6 +33,21 @@ func NewProxy(t testing.TB, target string) *Proxy {
 	}
 	t.Cleanup(func() { p.Down(); p.wg.Wait() })
 	return p
+}
+
+// DSNThroughProxy creates an empty database for the test, as DSN does, and
+// returns its URL, the URL of the same database through a new proxy, and
+// the proxy.
+func DSNThroughProxy(t testing.TB) (direct, proxied string, p *Proxy) {
+	t.Helper()
+	direct = DSN(t)
+	u, err := url.Parse(direct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = NewProxy(t, u.Host)
+	u.Host = p.Addr()
+	return direct, u.String(), p
 }
 
 // Addr is the proxy's address, host:port.
