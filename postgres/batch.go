@@ -280,7 +280,7 @@ func (b *batcher) runBatch(batch []*batchItem) {
 // withConn runs fn on a connection of the pool, and closes the
 // connection afterwards if fn left it in a transaction or in doubt.
 func (b *batcher) withConn(ctx context.Context, fn func(*pgx.Conn)) error {
-	c, err := b.db.Conn(ctx)
+	c, err := takeConn(ctx, b.db)
 	if err != nil {
 		return err
 	}

@@ -76,7 +76,7 @@ type queued struct {
 // back, and a connection whose state is in doubt is closed (the pool then
 // drops it).
 func (s *Store) inTx(ctx context.Context, begin string, fn func(t *txConn) error) error {
-	c, err := s.db.Conn(ctx)
+	c, err := takeConn(ctx, s.db)
 	if err != nil {
 		return err
 	}

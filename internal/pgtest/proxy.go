@@ -53,7 +53,8 @@ func DSNThroughProxy(t testing.TB) (direct, proxied string, p *Proxy) {
 // Addr is the proxy's address, host:port.
 func (p *Proxy) Addr() string { return p.addr }
 
-// Up listens again on the proxy's address.
+// Up listens again on the proxy's address, after Down; not after the test
+// ended.
 func (p *Proxy) Up() error {
 	var ln net.Listener
 	var err error
@@ -87,10 +88,13 @@ func (p *Proxy) Down() {
 	}
 }
 
-func (p *Proxy) track(c net.Conn) bool {
+// track records c, accepted on ln, for Down to cut; it reports false when
+// ln is no longer the proxy's listener (Down came since), so that a
+// connection accepted before a cut does not outlive it.
+func (p *Proxy) track(ln net.Listener, c net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.ln == nil {
+	if p.ln != ln {
 		return false
 	}
 	p.conns[c] = struct{}{}
@@ -109,7 +113,7 @@ func (p *Proxy) serve(ln net.Listener) {
 			in.Close()
 			continue
 		}
-		if !p.track(in) || !p.track(out) {
+		if !p.track(ln, in) || !p.track(ln, out) {
 			in.Close()
 			out.Close()
 			continue
