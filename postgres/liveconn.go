@@ -35,7 +35,10 @@ func takeConn(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
 		err = c.Raw(func(driverConn any) error {
 			conn := driverConn.(*stdlib.Conn).Conn()
 			if !conn.IsClosed() && peerClosed(netConn(conn.PgConn().Conn())) {
-				conn.Close(ctx) // the pool drops it when it comes back
+				// Closed, it goes back to the pool, which drops it only when
+				// a later taker's ResetSession finds it closed (pgx's driver
+				// has no IsValid).
+				conn.Close(ctx)
 				closed = true
 			}
 			return nil
