@@ -15,7 +15,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // Batching: an Update whose function needs no answer before it ends (a
@@ -285,8 +284,7 @@ func (b *batcher) withConn(ctx context.Context, fn func(*pgx.Conn)) error {
 		return err
 	}
 	defer c.Close()
-	return c.Raw(func(driverConn any) error {
-		conn := driverConn.(*stdlib.Conn).Conn()
+	return rawConn(c, func(conn *pgx.Conn) error {
 		fn(conn)
 		pc := conn.PgConn()
 		if (pc.IsBusy() || pc.TxStatus() != 'I') && !conn.IsClosed() {

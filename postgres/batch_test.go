@@ -14,6 +14,8 @@ import (
 	"coffer/internal/pgtest"
 	"coffer/postgres"
 	"coffer/storetest"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // TestBatchItemsSucceedOrFailAlone posts, in one batch, payments that
@@ -554,20 +556,11 @@ func TestRequestsAfterANetworkCut(t *testing.T) {
 					return err
 				})
 			}
-			// Several connections in the pool, the payments' the most recent.
-			var wg sync.WaitGroup
-			for range 4 {
-				wg.Go(func() {
-					if err := s.View(ctx, func(tx coffer.ReadTx) error {
-						_, err := tx.Balance(ctx, from)
-						time.Sleep(20 * time.Millisecond) // overlapping, each on a connection of its own
-						return err
-					}); err != nil {
-						t.Errorf("read: %v", err)
-					}
-				})
-			}
-			wg.Wait()
+			// Several connections in the pool, the payments' the most
+			// recent; each handed out twice within the last second, so
+			// that the pool does not ping them.
+			useConns(t, s, 4)
+			useConns(t, s, 4)
 			for range 2 {
 				if err := pay(); err != nil {
 					t.Fatalf("payment before the cut: %v", err)
@@ -577,10 +570,7 @@ func TestRequestsAfterANetworkCut(t *testing.T) {
 				t.Fatalf("%d connections idle in the pool: the test proves nothing", idle)
 			}
 
-			network.Down()
-			if err := network.Up(); err != nil {
-				t.Fatal(err)
-			}
+			cut(t, network)
 			retriesBefore := s.Stats().ConnRetries
 			steps := []func() error{pay, read}
 			if first == "read" {
@@ -600,4 +590,92 @@ func TestRequestsAfterANetworkCut(t *testing.T) {
 			storetest.AssertLedger(t, s)
 		})
 	}
+}
+
+// TestWaitersAfterANetworkCut: after a cut of a full pool, with more
+// callers than connections, those waiting for a connection are not handed
+// the dead ones that others took and dropped: every read succeeds.
+func TestWaitersAfterANetworkCut(t *testing.T) {
+	_, dsn, network := pgtest.DSNThroughProxy(t)
+	const conns = 16
+	s := open(t, dsn, postgres.Options{MaxConns: conns})
+	useConns(t, s, conns)
+	useConns(t, s, conns)
+	if idle := s.DB().Stats().Idle; idle != conns {
+		t.Fatalf("%d connections idle in the pool, want %d", idle, conns)
+	}
+	cut(t, network)
+	const callers = 4 * conns
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for range callers {
+		wg.Go(func() {
+			if err := s.View(ctx, func(tx coffer.ReadTx) error {
+				_, err := tx.Balance(ctx, coffer.CardAccount(1))
+				time.Sleep(5 * time.Millisecond) // holding its connection while others wait
+				return err
+			}); err != nil {
+				failed.Add(1)
+				t.Log(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := failed.Load(); n != 0 {
+		t.Errorf("%d reads of %d failed after the cut", n, callers)
+	}
+}
+
+// TestClosedConnectionNotGivenBack: a connection closed while in use
+// (lost, or in doubt) is dropped by the pool at once. Given back, it would
+// be handed to a caller waiting for a connection, whose take fails after
+// two more such.
+func TestClosedConnectionNotGivenBack(t *testing.T) {
+	s := open(t, pgtest.DSN(t), postgres.Options{MaxConns: 2})
+	c, err := s.DB().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := s.DB().Stats().OpenConnections
+	errClosing := errors.New("closing")
+	err = postgres.RawConn(c, func(conn *pgx.Conn) error {
+		conn.Close(ctx)
+		return errClosing
+	})
+	if err != errClosing {
+		t.Errorf("RawConn returned %v, want fn's error", err)
+	}
+	c.Close()
+	if n := s.DB().Stats().OpenConnections; n != open-1 {
+		t.Errorf("%d connections open after one was closed, want %d: the pool kept it", n, open-1)
+	}
+}
+
+// useConns runs n overlapping reads, each on a connection of its own, so
+// that n connections of the pool are handed out now.
+func useConns(t *testing.T, s *postgres.Store, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if err := s.View(ctx, func(tx coffer.ReadTx) error {
+				_, err := tx.Balance(ctx, coffer.CardAccount(1))
+				time.Sleep(20 * time.Millisecond) // overlapping
+				return err
+			}); err != nil {
+				t.Errorf("read: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// cut cuts every connection through p and lets it accept new ones.
+func cut(t *testing.T, p *pgtest.Proxy) {
+	t.Helper()
+	p.Down()
+	if err := p.Up(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // the cut reaches the store's sockets
 }

@@ -2,10 +2,13 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 
 	"coffer"
 	"coffer/sqlstore"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // TxConn is txConn, for the package's external tests.
@@ -98,3 +101,13 @@ func RanNothing(err error) bool { return errors.As(err, new(*unstartedError)) }
 
 // Conflict is conflict: an error after which Update runs its function again.
 func Conflict(err error) bool { return conflict(err) }
+
+// SkipConnLook turns takeConn's look at each connection off until the
+// test ends, so that a connection lost before it is met by a transaction.
+func SkipConnLook(t interface{ Cleanup(func()) }) {
+	skipLook.Store(true)
+	t.Cleanup(func() { skipLook.Store(false) })
+}
+
+// RawConn is rawConn.
+func RawConn(c *sql.Conn, fn func(*pgx.Conn) error) error { return rawConn(c, fn) }

@@ -3,47 +3,52 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"net"
+	"sync/atomic"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
-// maxClosedConns bounds the connections takeConn drops, closed under the
-// pool, before it hands out the next one whatever its state: more than a
-// pool holds by default, so that after a cut every dead idle connection is
-// dropped and the caller gets a live one, fresh from PostgreSQL.
-const maxClosedConns = 2 * defaultMaxConnsCap
+// maxUnfitConns bounds the connections takeConn drops before it hands out
+// the next one whatever its state: more than a pool holds by default, so
+// that after a cut every dead idle connection is dropped and the caller
+// gets a live one, fresh from PostgreSQL.
+const maxUnfitConns = 2 * defaultMaxConnsCap
 
-// takeConn takes a connection from db's pool, after dropping those whose
-// socket the other end already closed.
+// skipLook turns takeConn's look off, for the tests of what happens when
+// a connection is lost after it.
+var skipLook atomic.Bool
+
+// takeConn takes a connection from db's pool, after dropping those that
+// are not fit for a new transaction: closed by the other end, or with
+// something PostgreSQL sent unasked waiting to be read.
 //
 // A restart, a failover or a network cut ends every connection of the
-// pool at once, and the pool (pgx's driver) checks a connection before
-// handing it out only after a second idle. A statement sent on one closed
-// by the other end gets "unexpected EOF" once written: for a payment's
-// pipeline that carries COMMIT, an outcome unknown, a 503 for a payment
-// that did not run. One look at the socket, which neither waits nor
-// consumes anything, finds that end of stream first (not a path that went
-// silent: only PostgreSQL's answer, or its absence, shows that).
+// pool at once, and the pool (pgx's driver) pings a connection before
+// handing it out only when it was last handed out over a second ago. A
+// statement sent on a connection closed by the other end gets "unexpected
+// EOF" once written: for a payment's pipeline that carries COMMIT, an
+// outcome unknown, a 503 for a payment that did not run. One look at the
+// socket, which neither waits nor consumes a byte, finds that end of
+// stream first (not a path that went silent: only PostgreSQL's answer, or
+// its absence, shows that).
 func takeConn(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
-	for range maxClosedConns {
+	for range maxUnfitConns {
 		c, err := db.Conn(ctx)
 		if err != nil {
 			return nil, err
 		}
-		closed := false
-		err = c.Raw(func(driverConn any) error {
-			conn := driverConn.(*stdlib.Conn).Conn()
-			if !conn.IsClosed() && peerClosed(netConn(conn.PgConn().Conn())) {
-				// Closed, it goes back to the pool, which drops it only when
-				// a later taker's ResetSession finds it closed (pgx's driver
-				// has no IsValid).
-				conn.Close(ctx)
-				closed = true
+		fit := true
+		err = rawConn(c, func(conn *pgx.Conn) error {
+			if !skipLook.Load() && !quiet(netConn(conn.PgConn().Conn())) {
+				fit = false
+				conn.Close(ctx) // and rawConn has the pool drop it
 			}
 			return nil
 		})
-		if err == nil && !closed {
+		if err == nil && fit {
 			return c, nil
 		}
 		c.Close()
@@ -51,8 +56,31 @@ func takeConn(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
 	return db.Conn(ctx)
 }
 
-// netConn is the connection under TLS, if any, whose socket peerClosed
-// looks at.
+// rawConn runs fn on the pgx connection under c, and returns fn's error.
+// When fn leaves the connection closed, the pool drops it at once: given
+// back, it would be handed to a caller waiting for a connection, whose
+// take would fail with "bad connection" after two more such (pgx's driver
+// cannot tell the pool that a connection is closed until it is taken).
+func rawConn(c *sql.Conn, fn func(*pgx.Conn) error) error {
+	ran := false
+	var fnErr error
+	err := c.Raw(func(driverConn any) error {
+		ran = true
+		conn := driverConn.(*stdlib.Conn).Conn()
+		fnErr = fn(conn)
+		if conn.IsClosed() {
+			return driver.ErrBadConn
+		}
+		return nil
+	})
+	if !ran {
+		return err
+	}
+	return fnErr
+}
+
+// netConn is the connection under TLS, if any, whose socket quiet looks
+// at.
 func netConn(c net.Conn) net.Conn {
 	if u, ok := c.(interface{ NetConn() net.Conn }); ok {
 		return u.NetConn()

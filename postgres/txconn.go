@@ -10,7 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // The BEGIN statements of Update and View.
@@ -81,8 +80,8 @@ func (s *Store) inTx(ctx context.Context, begin string, fn func(t *txConn) error
 		return err
 	}
 	defer c.Close()
-	return c.Raw(func(driverConn any) error {
-		t := &txConn{conn: driverConn.(*stdlib.Conn).Conn(), begin: begin}
+	return rawConn(c, func(conn *pgx.Conn) error {
+		t := &txConn{conn: conn, begin: begin}
 		err := fn(t)
 		t.end(ctx)
 		return err
