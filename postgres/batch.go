@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -140,7 +139,7 @@ type batchResult struct {
 
 // batcher runs the batches of one Store.
 type batcher struct {
-	db      *sql.DB
+	conns   *liveConns
 	items   chan *batchItem
 	stop    chan struct{} // closed by close
 	done    chan struct{} // closed by run as it ends, every item it took answered
@@ -150,8 +149,8 @@ type batcher struct {
 	split   atomic.Int64 // batches whose one transaction failed, run again in sections
 }
 
-func newBatcher(db *sql.DB) *batcher {
-	b := &batcher{db: db, items: make(chan *batchItem, batchQueueLen), stop: make(chan struct{}), done: make(chan struct{})}
+func newBatcher(conns *liveConns) *batcher {
+	b := &batcher{conns: conns, items: make(chan *batchItem, batchQueueLen), stop: make(chan struct{}), done: make(chan struct{})}
 	go b.run()
 	return b
 }
@@ -279,7 +278,7 @@ func (b *batcher) runBatch(batch []*batchItem) {
 // withConn runs fn on a connection of the pool, and closes the
 // connection afterwards if fn left it in a transaction or in doubt.
 func (b *batcher) withConn(ctx context.Context, fn func(*pgx.Conn)) error {
-	c, err := takeConn(ctx, b.db)
+	c, err := b.conns.take(ctx)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -581,6 +582,9 @@ func TestRequestsAfterANetworkCut(t *testing.T) {
 					t.Errorf("after the cut: %v", err)
 				}
 			}
+			if s.Stats().UnfitConns == 0 {
+				t.Error("no connection dropped as taken: the pool found them dead first")
+			}
 			if n := s.Stats().ConnRetries - retriesBefore; n != 0 {
 				t.Errorf("the payment after the cut ran %d more times: it met a dead connection", n)
 			}
@@ -592,9 +596,9 @@ func TestRequestsAfterANetworkCut(t *testing.T) {
 	}
 }
 
-// TestWaitersAfterANetworkCut: after a cut of a full pool, with more
-// callers than connections, those waiting for a connection are not handed
-// the dead ones that others took and dropped: every read succeeds.
+// TestWaitersAfterANetworkCut: after a cut of a full pool, with four
+// callers a connection, each caller, the first ones and those that wait
+// for a connection, gets a live one: every read succeeds.
 func TestWaitersAfterANetworkCut(t *testing.T) {
 	_, dsn, network := pgtest.DSNThroughProxy(t)
 	const conns = 16
@@ -624,6 +628,9 @@ func TestWaitersAfterANetworkCut(t *testing.T) {
 	if n := failed.Load(); n != 0 {
 		t.Errorf("%d reads of %d failed after the cut", n, callers)
 	}
+	if n := s.Stats().UnfitConns; n < conns {
+		t.Errorf("%d connections dropped as taken, want %d: the pool found them dead first", n, conns)
+	}
 }
 
 // TestClosedConnectionNotGivenBack: a connection closed while in use
@@ -636,7 +643,7 @@ func TestClosedConnectionNotGivenBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	open := s.DB().Stats().OpenConnections
+	opened := s.DB().Stats().OpenConnections
 	errClosing := errors.New("closing")
 	err = postgres.RawConn(c, func(conn *pgx.Conn) error {
 		conn.Close(ctx)
@@ -646,8 +653,28 @@ func TestClosedConnectionNotGivenBack(t *testing.T) {
 		t.Errorf("RawConn returned %v, want fn's error", err)
 	}
 	c.Close()
-	if n := s.DB().Stats().OpenConnections; n != open-1 {
-		t.Errorf("%d connections open after one was closed, want %d: the pool kept it", n, open-1)
+	if n := s.DB().Stats().OpenConnections; n != opened-1 {
+		t.Errorf("%d connections open after one was closed, want %d: the pool kept it", n, opened-1)
+	}
+}
+
+// TestTransactionClosedInDoubtNotGivenBack: a transaction whose context
+// ends while PostgreSQL still runs its statement leaves its connection
+// closed (pgx closes it), and the pool drops it at once.
+func TestTransactionClosedInDoubtNotGivenBack(t *testing.T) {
+	s := open(t, pgtest.DSN(t), postgres.Options{MaxConns: 2})
+	balance(t, s, coffer.CardAccount(1)) // a connection in the pool
+	opened := s.DB().Stats().OpenConnections
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	err := s.InUpdateTx(short, func(tx *postgres.TxConn) error {
+		return tx.Exec(short, "SELECT pg_sleep(5)")
+	})
+	if err == nil {
+		t.Fatal("a statement of 5 s ran within 100 ms")
+	}
+	if n := s.DB().Stats().OpenConnections; n != opened-1 {
+		t.Errorf("%d connections open after the transaction's was closed, want %d: the pool kept it", n, opened-1)
 	}
 }
 

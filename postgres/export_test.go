@@ -102,7 +102,7 @@ func RanNothing(err error) bool { return errors.As(err, new(*unstartedError)) }
 // Conflict is conflict: an error after which Update runs its function again.
 func Conflict(err error) bool { return conflict(err) }
 
-// SkipConnLook turns takeConn's look at each connection off until the
+// SkipConnLook turns the look at each connection off until the
 // test ends, so that a connection lost before it is met by a transaction.
 func SkipConnLook(t interface{ Cleanup(func()) }) {
 	skipLook.Store(true)

@@ -11,18 +11,29 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
-// maxUnfitConns bounds the connections takeConn drops before it hands out
-// the next one whatever its state: more than a pool holds by default, so
-// that after a cut every dead idle connection is dropped and the caller
-// gets a live one, fresh from PostgreSQL.
-const maxUnfitConns = 2 * defaultMaxConnsCap
+// liveConns takes connections from a pool, after dropping those that
+// are not fit for a new transaction (see take).
+type liveConns struct {
+	db *sql.DB
+	// maxUnfit bounds the connections take drops before it hands out the
+	// next one whatever its state: twice what the pool holds, so that
+	// after a cut every dead idle connection is dropped and the caller
+	// gets a live one, fresh from PostgreSQL.
+	maxUnfit int
+	unfit    atomic.Int64 // connections dropped since Open
+}
 
-// skipLook turns takeConn's look off, for the tests of what happens when
-// a connection is lost after it.
+func newLiveConns(db *sql.DB, maxConns int) *liveConns {
+	return &liveConns{db: db, maxUnfit: 2 * max(maxConns, 1)}
+}
+
+// skipLook turns take's look off, for the tests of what happens when a
+// connection is lost after it. It is one switch for the whole package,
+// which is safe while no test of the package runs in parallel.
 var skipLook atomic.Bool
 
-// takeConn takes a connection from db's pool, after dropping those that
-// are not fit for a new transaction: closed by the other end, or with
+// take takes a connection from the pool, after dropping those that are
+// not fit for a new transaction: closed by the other end, or with
 // something PostgreSQL sent unasked waiting to be read.
 //
 // A restart, a failover or a network cut ends every connection of the
@@ -34,9 +45,9 @@ var skipLook atomic.Bool
 // socket, which neither waits nor consumes a byte, finds that end of
 // stream first (not a path that went silent: only PostgreSQL's answer, or
 // its absence, shows that).
-func takeConn(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
-	for range maxUnfitConns {
-		c, err := db.Conn(ctx)
+func (l *liveConns) take(ctx context.Context) (*sql.Conn, error) {
+	for range l.maxUnfit {
+		c, err := l.db.Conn(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -51,9 +62,10 @@ func takeConn(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
 		if err == nil && fit {
 			return c, nil
 		}
+		l.unfit.Add(1)
 		c.Close()
 	}
-	return db.Conn(ctx)
+	return l.db.Conn(ctx)
 }
 
 // rawConn runs fn on the pgx connection under c, and returns fn's error.

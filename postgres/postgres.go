@@ -99,6 +99,7 @@ const (
 // Store is the PostgreSQL implementation of coffer.Store.
 type Store struct {
 	db       *sql.DB
+	conns    *liveConns
 	dialect  *sqlstore.Dialect
 	maxTries int
 	batch    *batcher
@@ -119,11 +120,12 @@ type Stats struct {
 	Batches         int64 // batches posted (see batch.go)
 	Batched         int64 // Updates posted in them: Batched / Batches is the mean batch
 	SplitBatches    int64 // batches that failed whole at an Update's statement and ran again in sections
+	UnfitConns      int64 // connections dropped as taken from the pool: lost, or ended by the server
 }
 
 // Stats returns the counts since Open.
 func (s *Store) Stats() Stats {
-	st := Stats{ConflictRetries: s.conflictRetries.Load(), ConnRetries: s.connRetries.Load(), GaveUp: s.gaveUp.Load()}
+	st := Stats{ConflictRetries: s.conflictRetries.Load(), ConnRetries: s.connRetries.Load(), GaveUp: s.gaveUp.Load(), UnfitConns: s.conns.unfit.Load()}
 	if s.batch != nil {
 		st.Batches, st.Batched, st.SplitBatches = s.batch.batches.Load(), s.batch.batched.Load(), s.batch.split.Load()
 	}
@@ -175,7 +177,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("postgres: %w", classify(ctx, err))
 	}
 	s := &Store{
-		db: db,
+		db:    db,
+		conns: newLiveConns(db, opts.MaxConns),
 		dialect: &sqlstore.Dialect{Dollar: true, ForUpdate: " FOR UPDATE", UniqueViolation: uniqueViolation, CheckViolation: checkViolation,
 			RefuseIf: "coffer_refuse_if", Refused: refused, Blob: "BYTEA"},
 		maxTries: opts.MaxTries,
@@ -184,7 +187,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	// mode that caches prepared statements, and no other (the
 	// others are for poolers that do not keep prepared statements).
 	if !opts.NoBatching && cfg.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
-		s.batch = newBatcher(db)
+		s.batch = newBatcher(s.conns)
 	}
 	return s, nil
 }

@@ -805,10 +805,7 @@ func TestServerClosedConnectionsBeforeAPayment(t *testing.T) {
 		// The pool pings a connection that lay idle over a second, or was
 		// never handed out since it was made: hand it out now.
 		balance(t, s, coffer.CardAccount(u.ID))
-		if _, err := killer.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(50 * time.Millisecond) // the backend's FATAL reaches the idle connection
+		terminateOthers(t, killer)
 		if err := deposit(); err != nil {
 			t.Errorf("payment %d after the server closed the connection: %v", i, err)
 		}
@@ -838,19 +835,44 @@ func TestReadsAfterTheServerClosedConnections(t *testing.T) {
 	}
 	defer killer.Close()
 	const rounds = 5
+	unfit := s.Stats().UnfitConns
 	for i := range rounds {
 		// Handed out now, the connection is not pinged when next taken.
 		balance(t, s, coffer.CardAccount(u.ID))
-		if _, err := killer.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(50 * time.Millisecond) // the backend's FATAL reaches the idle connection
+		terminateOthers(t, killer)
 		if err := s.View(ctx, func(tx coffer.ReadTx) error {
 			_, err := tx.Balance(ctx, coffer.CardAccount(u.ID))
 			return err
 		}); err != nil {
 			t.Errorf("read %d after the server closed the connection: %v", i, err)
 		}
+	}
+	if n := s.Stats().UnfitConns - unfit; n < rounds {
+		t.Errorf("%d connections dropped as taken, want %d: the reads did not meet the closed connections", n, rounds)
+	}
+}
+
+// terminateOthers ends every other connection to killer's database, and
+// returns once their backends have exited: their FATAL sent, and their
+// sockets closed.
+func terminateOthers(t *testing.T, killer *sql.DB) {
+	t.Helper()
+	rows, err := killer.QueryContext(ctx, `SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ended bool
+		if err := rows.Scan(&ended); err != nil {
+			t.Fatal(err)
+		}
+		if !ended {
+			t.Fatal("a backend did not exit within 5 s of pg_terminate_backend")
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 }
 

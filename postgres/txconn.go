@@ -75,7 +75,7 @@ type queued struct {
 // back, and a connection whose state is in doubt is closed (the pool then
 // drops it).
 func (s *Store) inTx(ctx context.Context, begin string, fn func(t *txConn) error) error {
-	c, err := takeConn(ctx, s.db)
+	c, err := s.conns.take(ctx)
 	if err != nil {
 		return err
 	}
