@@ -20,7 +20,7 @@ type liveConns struct {
 	// after a cut every dead idle connection is dropped and the caller
 	// gets a live one, fresh from PostgreSQL.
 	maxUnfit int
-	unfit    atomic.Int64 // connections dropped since Open
+	unfit    atomic.Int64 // connections dropped since Open (and the rare one lost before the look)
 }
 
 func newLiveConns(db *sql.DB, maxConns int) *liveConns {
