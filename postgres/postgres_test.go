@@ -784,15 +784,7 @@ func TestServerClosedConnections(t *testing.T) {
 // still come between the look and the pipeline.)
 func TestServerClosedConnectionsBeforeAPayment(t *testing.T) {
 	postgres.SkipConnLook(t)
-	dsn := pgtest.DSN(t)
-	s := open(t, dsn, postgres.Options{MaxConns: 1})
-	u := newUser(1)
-	createUser(t, s, u)
-	killer, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer killer.Close()
+	s, u, killer := storeWithKiller(t)
 	cash := coffer.SystemAccount(coffer.KindCash, coffer.AssetCNY)
 	deposit := func() error {
 		return s.Update(ctx, func(tx coffer.Tx) error {
@@ -825,15 +817,7 @@ func TestServerClosedConnectionsBeforeAPayment(t *testing.T) {
 // shutdown, an idle timeout) does not meet the FATAL waiting on it. A
 // payment that meets one runs again; a read would answer it as a 503.
 func TestReadsAfterTheServerClosedConnections(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	s := open(t, dsn, postgres.Options{MaxConns: 1})
-	u := newUser(1)
-	createUser(t, s, u)
-	killer, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer killer.Close()
+	s, u, killer := storeWithKiller(t)
 	const rounds = 5
 	unfit := s.Stats().UnfitConns
 	for i := range rounds {
@@ -850,6 +834,23 @@ func TestReadsAfterTheServerClosedConnections(t *testing.T) {
 	if n := s.Stats().UnfitConns - unfit; n < rounds {
 		t.Errorf("%d connections dropped as taken, want %d: the reads did not meet the closed connections", n, rounds)
 	}
+}
+
+// storeWithKiller opens a store of one connection on a new database with
+// one user, and a pool of its own on the same database to end the store's
+// connections with.
+func storeWithKiller(t *testing.T) (*postgres.Store, *coffer.User, *sql.DB) {
+	t.Helper()
+	dsn := pgtest.DSN(t)
+	s := open(t, dsn, postgres.Options{MaxConns: 1})
+	u := newUser(1)
+	createUser(t, s, u)
+	killer, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { killer.Close() })
+	return s, u, killer
 }
 
 // terminateOthers ends every other connection to killer's database, and
