@@ -31,12 +31,12 @@ func quiet(c net.Conn) bool {
 	if err != nil {
 		return true
 	}
-	quiet := false
+	idle := false
 	var b [1]byte
 	err = rc.Control(func(fd uintptr) {
 		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		// Without an error, a byte waiting or the end of stream (0 bytes).
-		quiet = errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK)
+		idle = errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK)
 	})
-	return quiet && err == nil
+	return idle && err == nil
 }
