@@ -535,11 +535,7 @@ func TestRequestsAfterANetworkCut(t *testing.T) {
 	for _, first := range []string{"payment", "read"} {
 		t.Run(first+" first", func(t *testing.T) {
 			_, dsn, network := pgtest.DSNThroughProxy(t)
-			s, err := postgres.Open(ctx, dsn, postgres.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
+			s := open(t, dsn, postgres.Options{})
 			payer, payee := newUser(1), newUser(2)
 			createUser(t, s, payer)
 			createUser(t, s, payee)

@@ -747,22 +747,7 @@ func TestServerClosedConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer killer.Close()
-	if _, err := killer.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		var others int
-		if err := killer.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&others); err != nil {
-			t.Fatal(err)
-		}
-		if others == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections survived pg_terminate_backend", others)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	terminateOthers(t, killer)
 	if err := s.Update(ctx, func(tx coffer.Tx) error { return tx.CreateUser(ctx, newUser(2)) }); err != nil {
 		t.Errorf("update after the server closed the connections: %v", err)
 	}
